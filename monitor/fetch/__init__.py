@@ -1,0 +1,39 @@
+"""fetch: poll one feed and hand on raw entries.
+
+A fetcher returns one of three results; "not modified" is a normal state, not an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.model import RawEntry
+
+
+@dataclass(frozen=True)
+class Fetched:
+    entries: list[RawEntry]
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    new_url: str | None = None  # set after a permanent redirect
+    ttl_seconds: int | None = None  # the feed's own floor (<ttl>, Cache-Control, Expires)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotModified:
+    etag: str | None = None
+    last_modified: str | None = None
+    ttl_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str  # one human sentence: "HTTP 404", "not a feed: got an HTML page", ...
+    retry_after_seconds: float | None = None
+    gone: bool = False  # 410: disable the feed
+
+
+FetchResult = Fetched | NotModified | Failed

@@ -1,0 +1,141 @@
+"""Plain records that flow between the pipeline's stages.
+
+The deciding stages (normalise, stories, developments, rules) are pure functions
+over these; only the pipeline, the daemon and the CLI touch storage and the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Kind:
+    """Development kinds, as they appear in JSON and in rule files."""
+
+    NEW_STORY = "new_story"
+    NEW_FACT = "new_fact"
+    CHANGED_FIGURE = "changed_figure"
+    NEW_DATE = "new_date"
+    REVISION = "revision"
+    ALL = (NEW_STORY, NEW_FACT, CHANGED_FIGURE, NEW_DATE, REVISION)
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """One entry as a fetcher found it, before any cleaning."""
+
+    guid: str
+    body: str
+    body_is_html: bool = False
+    url: str | None = None
+    title: str | None = None
+    source: str | None = None
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """A normalised report: what the later stages read."""
+
+    guid: str
+    url: str | None
+    title: str
+    source: str
+    published_at: datetime
+    text: str
+    sentences: tuple[str, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sentence of an article, with what matching needs to know about it."""
+
+    text: str
+    norm: str  # canonical tokens joined by spaces: aliases, numbers and dates unified
+    terms: frozenset[str]  # content terms (stems, entities, numbers, dates)
+    entities: frozenset[str]
+    numbers: frozenset[str]
+    dates: frozenset[str]
+    factual: bool  # carries a fact: an actor doing something, a number or a date
+    salience: float  # 0..1, from what it carries
+
+
+@dataclass(frozen=True)
+class KnownClaim:
+    """A claim the story already holds (from an earlier article)."""
+
+    id: int
+    text: str
+    norm: str
+    source: str
+    development_id: int | None = None
+
+
+@dataclass
+class Finding:
+    """A development the diff stage decided on, before it is stored."""
+
+    kind: str
+    text: str
+    score: float
+    claim_positions: list[int] = field(default_factory=list)  # which sentences of the article support it
+    closest_text: str | None = None
+    closest_similarity: float | None = None
+    closest_claim_id: int | None = None
+    corroborates: int | None = None  # id of an existing development this repeats
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    source: str
+    url: str | None
+    article_id: int
+
+
+@dataclass(frozen=True)
+class DevelopmentView:
+    """A stored development as rules, notifiers, the CLI and the JSON output see it.
+
+    `to_json()` is the documented, stable JSON shape (docs/json.md).
+    """
+
+    id: int
+    story_id: int
+    story_title: str
+    kind: str
+    text: str
+    score: float
+    source: str
+    article_id: int
+    article_url: str | None
+    article_title: str
+    published_at: datetime
+    detected_at: datetime
+    closest_text: str | None
+    closest_similarity: float | None
+    sources: tuple[SourceRef, ...] = ()
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "story_id": self.story_id,
+            "story_title": self.story_title,
+            "kind": self.kind,
+            "text": self.text,
+            "score": round(self.score, 3),
+            "source": self.source,
+            "article_id": self.article_id,
+            "article_url": self.article_url,
+            "article_title": self.article_title,
+            "published_at": self.published_at.isoformat(),
+            "detected_at": self.detected_at.isoformat(),
+            "closest_earlier": None
+            if self.closest_text is None
+            else {"text": self.closest_text, "similarity": round(self.closest_similarity or 0.0, 3)},
+            "sources": [{"source": s.source, "url": s.url, "article_id": s.article_id} for s in self.sources],
+            "details": self.details,
+        }
