@@ -1,0 +1,284 @@
+"""What a sentence says, in a form that can be matched: entities, numbers, dates and terms.
+
+`analyse(sentence)` is pure. Entity spellings (U.S. / US / United States, Zelensky /
+Zelenskyy), number formats ($500 billion / $500bn / 500 billion dollars) and date formats
+(February 21 / 21 Feb / 2025-02-21) all become one canonical token each, so matching compares
+meaning-bearing units instead of characters.
+
+Token shapes in `Claim.norm` and `Claim.terms`:
+  e:zelensky      an entity (person surname, place, organisation word, alias target)
+  d:02-21         a day of a month (year dropped: within one story it rarely disambiguates)
+  d:2024-09       a month of a year;  d:2024  a year
+  n:usd:5e+11     an amount, n:pct:5 a percentage, n:24 a plain number
+  negoti          any other content word, Snowball-stemmed
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import snowballstemmer
+
+from monitor import lexicon
+from monitor.model import Claim
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    word = lexicon.SYNONYMS.get(word, word)
+    return _stemmer.stemWord(word)
+
+
+# --- dates -------------------------------------------------------------------------------
+_MONTH = r"(January|February|March|April|May|June|July|August|September|October|November|December|" \
+         r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"((?:19|20)\d\d)"
+_DATE_PATTERNS = [
+    (re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?\b"), ("month", "day", "year")),
+    (re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b"), ("day", "month", "year")),
+    (re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b"), ("month", "year")),
+    (re.compile(r"\b((?:19|20)\d\d)-(\d\d)-(\d\d)\b"), ("year", "month", "day")),
+    (re.compile(rf"\b(?:in|since|by|until|of|from|during)\s+{_YEAR}\b"), ("year",)),
+]
+
+
+def _date_token(parts: dict[str, str | None]) -> str | None:
+    month = parts.get("month")
+    m = int(month) if month and month.isdigit() else lexicon.MONTHS.get((month or "").lower().rstrip("."))
+    day = int(parts["day"]) if parts.get("day") else None
+    year = parts.get("year")
+    if m is None and year:
+        return f"d:{year}"
+    if m is None or not 1 <= m <= 12:
+        return None
+    if day is not None:
+        return f"d:{m:02d}-{day:02d}" if 1 <= day <= 31 else None
+    return f"d:{year}-{m:02d}" if year else None
+
+
+def _replace_dates(text: str, found: list[str]) -> str:
+    for pattern, names in _DATE_PATTERNS:
+        def sub(match: re.Match, names=names) -> str:
+            token = _date_token(dict(zip(names, match.groups(), strict=False)))
+            if token is None:
+                return match.group(0)
+            found.append(token)
+            return f" {token} "
+        text = pattern.sub(sub, text)
+    return text
+
+
+# --- numbers -----------------------------------------------------------------------------
+_NUM = r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)"
+_SCALE = r"(thousand|million|billion|trillion|bn|mn|mln|tn|trn|k|m|b)\b"
+_CUR_SYM = r"(US\$|\$|€|£|¥|₴)"
+_CUR_WORD = r"(dollars?|euros?|pounds?|USD|EUR|GBP|yen|hryvnias?)\b"
+_MONEY_PATTERNS = [
+    re.compile(rf"{_CUR_SYM}\s?{_NUM}(?:\s?{_SCALE})?", re.IGNORECASE),
+    re.compile(rf"\b{_NUM}\s?(?:{_SCALE}\s?)?{_CUR_WORD}", re.IGNORECASE),
+]
+_PERCENT = re.compile(rf"\b{_NUM}\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
+_PLAIN = re.compile(rf"(?<![\w:.-]){_NUM}(?:\s?(thousand|million|billion|trillion)\b)?", re.IGNORECASE)
+_WORD_NUMBER = re.compile(
+    r"\b(" + "|".join(sorted(lexicon.NUMBER_WORDS, key=len, reverse=True)) + r")(?:[- ](one|two|three|four|"
+    r"five|six|seven|eight|nine))?\b(?:\s+(thousand|million|billion))?",
+    re.IGNORECASE,
+)
+
+
+def _value(number: str, scale: str | None) -> str:
+    value = float(number.replace(",", "")) * lexicon.SCALES.get((scale or "").lower(), 1.0)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def _replace_numbers(text: str, found: list[str]) -> str:
+    def money(match: re.Match) -> str:
+        groups = [g for g in match.groups()]
+        if match.re is _MONEY_PATTERNS[0]:
+            currency, number, scale = groups
+        else:
+            number, scale, currency = groups
+        code = lexicon.CURRENCIES.get(currency.lower().rstrip("s") if currency.lower() not in
+                                      lexicon.CURRENCIES else currency.lower(), "usd")
+        token = f"n:{code}:{_value(number, scale)}"
+        found.append(token)
+        return f" {token} "
+
+    for pattern in _MONEY_PATTERNS:
+        text = pattern.sub(money, text)
+
+    def percent(match: re.Match) -> str:
+        token = f"n:pct:{_value(match.group(1), None)}"
+        found.append(token)
+        return f" {token} "
+
+    text = _PERCENT.sub(percent, text)
+
+    def words(match: re.Match) -> str:
+        value = lexicon.NUMBER_WORDS[match.group(1).lower()]
+        if match.group(2):
+            value += lexicon.NUMBER_WORDS[match.group(2).lower()]
+        if value in (0, 1) and not match.group(3):
+            return match.group(0)  # "one" and "zero" are mostly pronoun-like, not figures
+        token = f"n:{_value(str(value), match.group(3))}"
+        found.append(token)
+        return f" {token} "
+
+    text = _WORD_NUMBER.sub(words, text)
+
+    def plain(match: re.Match) -> str:
+        token = f"n:{_value(match.group(1), match.group(2))}"
+        found.append(token)
+        return f" {token} "
+
+    return _PLAIN.sub(plain, text)
+
+
+# --- entities ----------------------------------------------------------------------------
+_ALIAS_RE = re.compile(
+    r"(?<![\w.])(" + "|".join(re.escape(a) for a in sorted(lexicon.ALIASES, key=len, reverse=True)) + r")(?![\w])"
+)
+_TOKEN = re.compile(r"[ed]:[\w:+.-]+|n:[\w:+.-]+|[A-Za-zÀ-ÖØ-öø-ÿ][\w'’-]*")
+_QUOTE = re.compile(r"[“\"«].{3,}?[”\"»]")
+
+
+def _entity_runs(tokens: list[str], joined: list[bool]) -> list[list[int]]:
+    """Runs of capitalised tokens (indexes); punctuation between two tokens ends a run.
+    A capitalised everyday word that opens the sentence or a run is not a name."""
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i, token in enumerate(tokens):
+        if current and not joined[i]:
+            runs.append(current)
+            current = []
+        is_cap = token[:1].isupper() and not token.startswith(("e:", "d:", "n:"))
+        lowered = token.lower()
+        if is_cap and not current and (
+            lowered in lexicon.STOPWORDS or lowered in lexicon.FRAMING
+            or (i == 0 and (lowered in lexicon.SENTENCE_STARTERS or lowered.endswith(("ly", "ing", "ed"))))
+        ):
+            is_cap = False
+        if is_cap:
+            current.append(i)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    # A run of titles alone ("President" before an alias) names nobody new.
+    return [run for run in runs if any(tokens[i].lower() not in lexicon.TITLES for i in run)]
+
+
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("’", "'").replace("‘", "'")
+
+
+def analyse(sentence: str) -> Claim:
+    """Turn one sentence into a Claim (pure; cached by the caller where it matters)."""
+    text = _clean(sentence)
+    dates: list[str] = []
+    numbers: list[str] = []
+    entities: list[str] = []
+    text = _replace_dates(text, dates)
+    text = _replace_numbers(text, numbers)
+
+    def alias(match: re.Match) -> str:
+        token = f"e:{lexicon.ALIASES[match.group(1)]}"
+        entities.append(token)
+        return f" {token} "
+
+    text = _ALIAS_RE.sub(alias, text)
+    matches = list(_TOKEN.finditer(text))
+    raw_tokens = [m.group(0) for m in matches]
+    tokens = [t.rstrip("'’").removesuffix("'s") for t in raw_tokens]
+    # joined[i]: only spaces separate token i from the one before (no comma, bracket, dash).
+    joined = [i > 0 and not text[matches[i - 1].end() : m.start()].strip() for i, m in enumerate(matches)]
+    terms: list[str] = []
+    entity_positions: set[int] = set()
+    for run in _entity_runs(tokens, joined):
+        words = [tokens[i] for i in run]
+        lowered = [w.lower() for w in words]
+        entity_positions.update(run)
+        if lowered[-1] in lexicon.ORG_WORDS and len(words) > 1:
+            # An organisation, place or event: one unit, however many words name it.
+            entities.append("e:" + "_".join(stem(w) for w in lowered))
+        elif len(words) == 1:
+            entities.append(f"e:{stem(lowered[0])}")
+        else:
+            # A person ("President Donald Trump"): the surname is what reports share.
+            entities.append(f"e:{stem(lowered[-1])}")
+    for i, token in enumerate(tokens):
+        if i in entity_positions or token.startswith(("e:", "d:", "n:")):
+            continue
+        lowered = token.lower()
+        if lowered in lexicon.STOPWORDS or lowered in lexicon.FRAMING or len(lowered) < 2:
+            continue
+        if token[:1].isupper() and lowered in lexicon.TITLES:
+            continue  # "President" before an alias: a title, not a fact
+        terms.append(stem(lowered))
+    lowered_text = sentence.lower()
+    words = {t.lower() for t in raw_tokens}
+    commentary = sum(1 for t in words if t in lexicon.COMMENTARY)
+    commentary += 2 * sum(1 for p in lexicon.COMMENTARY_PHRASES if p in lowered_text)
+    speculative = bool(words & lexicon.SPECULATIVE)
+    has_quote = bool(_QUOTE.search(sentence))
+    all_terms = frozenset(terms) | frozenset(entities) | frozenset(dates) | frozenset(numbers)
+    concrete = len(set(terms) - {stem(w) for w in lexicon.COMMENTARY})
+    factual = bool(numbers or dates or entities) or concrete >= 5
+    if _is_heading(sentence, len(raw_tokens)):
+        factual = False
+    if commentary >= 2 and not (numbers or dates) and (speculative or commentary >= 3 or not entities):
+        factual = False
+    if any(p in lowered_text for p in lexicon.COMMENTARY_PHRASES):
+        factual = False
+    salience = _salience(entities, numbers, dates, has_quote, concrete, commentary, factual)
+    ordered = entities + dates + numbers + terms
+    return Claim(
+        text=sentence.strip(),
+        norm=" ".join(ordered),
+        terms=all_terms,
+        entities=frozenset(entities),
+        numbers=frozenset(numbers),
+        dates=frozenset(dates),
+        factual=factual,
+        salience=salience,
+    )
+
+
+def _is_heading(sentence: str, n_tokens: int) -> bool:
+    """"Timeline of negotiations": a short line without closing punctuation labels, it tells nothing."""
+    return n_tokens <= 6 and not sentence.rstrip().endswith((".", "!", "?", "”", '"', "'"))
+
+
+def key(term: str) -> str:
+    """The identity of a term for matching: an entity word matches the same plain word."""
+    return term[2:] if term.startswith("e:") else term
+
+
+def _salience(entities, numbers, dates, has_quote, concrete, commentary, factual) -> float:
+    """What a sentence carries, in [0, 1], before novelty is taken into account."""
+    if not factual:
+        return round(max(0.0, 0.1 - 0.03 * commentary), 3)
+    score = 0.2
+    score += min(0.25, 0.08 * len(set(entities)))
+    score += 0.2 if numbers else 0.0
+    score += 0.15 if dates else 0.0
+    score += 0.1 if has_quote else 0.0
+    score += min(0.15, 0.02 * concrete)
+    score -= 0.05 * commentary
+    return round(max(0.0, min(1.0, score)), 3)
+
+
+def term_weight(term: str) -> float:
+    """How much a unit counts when asking "was this already said?"."""
+    if term.startswith(("n:", "d:")):
+        return 2.0
+    if term.startswith("e:"):
+        return 1.5
+    return 0.4 if term in lexicon.LIGHT else 1.0

@@ -1,0 +1,192 @@
+"""diff: what does a new report add to its story?
+
+Pure functions. Each sentence of the new article (a Claim) is matched against every claim
+the story already holds. The question asked is asymmetric — "how much of what this sentence
+says was already said?" — so the measure is *coverage*: the weighted share of the new
+sentence's units (entities, numbers, dates, stemmed words) found in an earlier sentence.
+Entities, numbers and dates weigh more than ordinary words (claims.term_weight).
+
+A sentence is a development when it carries a fact and is neither covered by one earlier
+sentence (COVERED) nor assembled from what the story said across sentences (UNION_COVERED).
+Sentences of one article that elaborate the same new thing are folded into one development.
+The whole story is compared at once with a matrix product, not a Python loop over claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from monitor.claims import key, term_weight
+from monitor.model import Claim, Finding, KnownClaim, Kind
+
+# A sentence is "already said" when one earlier sentence covers this share of its weight.
+# 0.5: a paraphrase keeps the actors and the core words ("Waltz expects Zelensky to sign"
+# vs "Waltz … his belief that President Zelenskyy would ultimately sign the minerals deal").
+COVERED = 0.5
+# … or when the story as a whole already holds this share (a recombination of known facts).
+UNION_COVERED = 0.85
+# … or when two earlier sentences together cover this share.
+PAIR_COVERED = 0.7
+# A known claim from another outlet that covers this much of a sentence corroborates it.
+CORROBORATES = 0.6
+# Two entity spellings this close (rapidfuzz ratio, 0–100) are one entity: Zelenskyi / Zelensky.
+SAME_ENTITY = 88
+# Sentences of one article further apart than this are separate developments even when they
+# share a new word; reports elaborate a new fact in the sentences right after it.
+MERGE_DISTANCE = 3
+
+
+@dataclass
+class SentenceMatch:
+    """Why one sentence of the new article is or is not new."""
+
+    position: int
+    closest: KnownClaim | None
+    similarity: float  # coverage by the closest earlier claim, 0..1
+    union: float  # coverage by the story as a whole
+    new: bool
+    pair: float = 0.0  # coverage by the best two earlier claims together
+    finding: int | None = None  # index into Diff.findings
+
+
+@dataclass
+class Diff:
+    findings: list[Finding] = field(default_factory=list)
+    matches: list[SentenceMatch] = field(default_factory=list)
+    corroborated: set[int] = field(default_factory=set)  # development ids this article repeats
+
+
+def known_terms(known: KnownClaim) -> list[str]:
+    return known.norm.split()
+
+
+def _unify_spellings(new_keys: set[str], old_keys: set[str]) -> dict[str, str]:
+    """Map a new entity key to an old one spelt a little differently (rapidfuzz ratio)."""
+    unknown = [k for k in new_keys if k not in old_keys and len(k) >= 5 and ":" not in k]
+    if not unknown or not old_keys:
+        return {}
+    candidates = [k for k in old_keys if len(k) >= 5 and ":" not in k]
+    mapping = {}
+    for word in unknown:
+        best = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=SAME_ENTITY)
+        if best and best[0][0] == word[0]:
+            mapping[word] = best[0]
+    return mapping
+
+
+def diff_article(
+    claims: list[Claim],
+    known: list[KnownClaim],
+    source: str,
+    title: str,
+) -> Diff:
+    """Decide which sentences of an article are developments of its story."""
+    diff = Diff()
+    if not known:
+        best = max((c.salience for c in claims), default=0.3)
+        diff.findings.append(Finding(kind=Kind.NEW_STORY, text=title, score=max(0.3, best),
+                                     claim_positions=list(range(len(claims)))))
+        diff.matches = [SentenceMatch(i, None, 0.0, 0.0, False, 0) for i in range(len(claims))]
+        return diff
+    if not claims:
+        return diff
+
+    old_terms = [{key(t) for t in known_terms(k)} for k in known]
+    old_keys = set().union(*old_terms)
+    new_entity_keys = {key(t) for c in claims for t in c.entities}
+    respell = _unify_spellings(new_entity_keys, old_keys)
+
+    def keys_of(claim: Claim) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for term in claim.terms:
+            k = key(term)
+            k = respell.get(k, k)
+            weights[k] = max(weights.get(k, 0.0), term_weight(term))
+        return weights
+
+    new_weights = [keys_of(c) for c in claims]
+    vocab = sorted(set().union(*new_weights))
+    index = {k: i for i, k in enumerate(vocab)}
+    N = np.zeros((len(claims), len(vocab)))
+    for row, weights in enumerate(new_weights):
+        for k, w in weights.items():
+            N[row, index[k]] = w
+    K = np.zeros((len(known), len(vocab)))
+    for row, terms in enumerate(old_terms):
+        cols = [index[k] for k in terms if k in index]
+        K[row, cols] = 1.0
+    # Dates are left out of coverage: a known event reported with its date is not a new
+    # event ("February 15: Zelenskyy declined to sign…" after "Zelensky refused to sign…").
+    N[:, [index[k] for k in vocab if k.startswith("d:")]] = 0.0
+    totals = N.sum(axis=1)
+    totals[totals == 0] = 1.0
+    coverage = (N @ K.T) / totals[:, None]
+    union = (N @ K.max(axis=0)) / totals
+    best = coverage.argmax(axis=1)
+    # What the best claim leaves uncovered, covered by a second claim: a sentence that joins
+    # two known statements ("the original deal … was met with resistance by Zelenskyy, who
+    # emphasized the need for security guarantees") says nothing new either.
+    residual = N * (1.0 - K[best])
+    pair = coverage[np.arange(len(claims)), best] + ((residual @ K.T) / totals[:, None]).max(axis=1)
+
+    novel_sets: list[set[str]] = []
+    for i, claim in enumerate(claims):
+        sim = float(coverage[i, best[i]])
+        closest = known[int(best[i])]
+        is_new = (claim.factual and sim < COVERED and float(pair[i]) < PAIR_COVERED
+                  and float(union[i]) < UNION_COVERED)
+        diff.matches.append(SentenceMatch(i, closest, sim, float(union[i]), is_new, pair=float(pair[i])))
+        novel_sets.append({k for k in new_weights[i] if k not in old_keys})
+        if not is_new and sim >= CORROBORATES and closest.development_id and closest.source != source:
+            diff.corroborated.add(closest.development_id)
+
+    _group_new_sentences(diff, claims, novel_sets)
+    return diff
+
+
+def _conflicting(a: Claim, b: Claim) -> bool:
+    """Two dated (or counted) sentences about different dates (figures) are distinct events."""
+    return bool((a.dates and b.dates and not a.dates & b.dates) or
+                (a.numbers and b.numbers and not a.numbers & b.numbers))
+
+
+def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]]) -> None:
+    groups: list[list[int]] = []
+    for match in diff.matches:
+        if not match.new:
+            continue
+        i = match.position
+        target = None
+        best_share = 0.0
+        for g, members in enumerate(groups):
+            if i - members[-1] > MERGE_DISTANCE:
+                continue
+            if any(_conflicting(claims[i], claims[m]) for m in members):
+                continue
+            shared = {k for m in members for k in novel[m]} & novel[i]
+            share = sum(1.0 for k in shared if not k.startswith(("n:", "d:")))
+            if share >= 1.0 and share > best_share:
+                target, best_share = g, share
+        if target is None:
+            groups.append([i])
+        else:
+            groups[target].append(i)
+    for members in groups:
+        first = diff.matches[members[0]]
+        novelty = 1.0 - min(diff.matches[m].similarity for m in members)
+        salience = max(claims[m].salience for m in members)
+        finding = Finding(
+            kind=Kind.NEW_FACT,
+            text=" ".join(claims[m].text for m in members),
+            score=round(min(1.0, salience * (0.6 + 0.4 * novelty)), 3),
+            claim_positions=members,
+            closest_text=first.closest.text if first.closest else None,
+            closest_similarity=round(first.similarity, 3),
+            closest_claim_id=first.closest.id if first.closest else None,
+        )
+        diff.findings.append(finding)
+        for m in members:
+            diff.matches[m].finding = len(diff.findings) - 1
