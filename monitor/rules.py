@@ -288,6 +288,9 @@ def _rule_error(where: str, root: yaml.Node, model: type[BaseModel], error: Vali
             # Keys of the file level when that is where the stray key sits, else of a rule.
             known = _RuleList.model_fields if model is _RuleList and len(loc) == 1 else Rule.model_fields
             message = f"unknown key{_did_you_mean(str(loc[-1]), known)}"
+        elif problem["type"] == "string_type" and isinstance(problem["input"], bool):
+            # YAML 1.1 reads yes/no/on/off/true/false as booleans: `name: off` is not a string.
+            message = f"{problem['msg']} (YAML reads yes, no, on and off as true/false; quote the value)"
         else:
             message = problem["msg"]
         problems.append((_line(root, loc) or 0, _field_name(loc), message))

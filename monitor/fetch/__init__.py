@@ -27,6 +27,7 @@ class NotModified:
     etag: str | None = None
     last_modified: str | None = None
     ttl_seconds: int | None = None
+    new_url: str | None = None  # set after a permanent redirect, as on Fetched
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,314 @@
+"""newsmon's command line: a thin layer over the pipeline and storage.
+
+Every NewsmonError becomes one line on stderr and exit code 2; no tracebacks for things a
+user can fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from monitor import __version__
+from monitor.app import App
+from monitor.config import load_settings, parse_duration
+from monitor.errors import NewsmonError
+from monitor.model import Kind
+
+log = logging.getLogger("newsmon")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                           "level": record.levelname.lower(), "logger": record.name,
+                           "message": record.getMessage()})
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+
+
+class NewsmonGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NewsmonError as error:
+            click.echo(f"newsmon: {error}", err=True)
+            ctx.exit(2)
+
+
+def _app(ctx: click.Context) -> App:
+    obj = ctx.find_root().obj
+    if "app" not in obj:
+        obj["app"] = App(load_settings(obj["config"]))
+    return obj["app"]
+
+
+def _emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group(cls=NewsmonGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="newsmon")
+@click.option("--config", "config", type=click.Path(dir_okay=False), envvar="NEWSMON_CONFIG",
+              help="TOML config file (default: none — SQLite in ./data, the ./seeds feed, ./rules).")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), envvar="NEWSMON_LOG_LEVEL")
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              envvar="NEWSMON_LOG_FORMAT", help="json: one JSON object per line, for machines.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, log_level: str, log_format: str) -> None:
+    """newsmon watches news feeds, groups reports into stories and alerts on what is new.
+
+    \b
+    Start here:
+      newsmon run --once          poll every feed once, store, alert
+      newsmon stories list        the stories found
+      newsmon developments list   what each new report added
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    _setup_logging(log_level, log_format)
+
+
+# --- run -------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll every feed once, deliver the alerts, and exit.")
+@click.pass_context
+def run(ctx: click.Context, once: bool) -> None:
+    """Poll the feeds and alert on developments (the daemon, or one pass with --once).
+
+    \b
+    Examples:
+      newsmon run --once
+      newsmon --config newsmon.toml --log-level info run
+    """
+    app = _app(ctx)
+    if not once:
+        from monitor.daemon import run_daemon
+
+        asyncio.run(run_daemon(app))
+        return
+    from monitor import alerts, pipeline
+
+    ruleset = app.load_rules()
+    notifiers = app.build_notifiers()
+    pipeline.sync_config_feeds(app.db, app.settings.feeds)
+    reports = asyncio.run(_poll_once(app, ruleset))
+    delivery = alerts.deliver_due(app.db, notifiers)
+    for report in reports:
+        if report.status == "failed":
+            click.echo(f"feed {report.feed}: FAILED: {report.error}", err=True)
+        else:
+            click.echo(f"feed {report.feed}: {report.status}, {report.new_articles} new article(s), "
+                       f"{report.new_developments} development(s)", err=True)
+    waiting = sum(delivery.waiting.values())
+    click.echo(f"alerts: {delivery.sent} sent, {delivery.failed} failed (will retry), {delivery.dead} dead"
+               + (f", {waiting} waiting for an unconfigured channel" if waiting else ""), err=True)
+
+
+async def _poll_once(app: App, ruleset):
+    from monitor import pipeline
+
+    client = None
+    if any(f.kind == "http" for f in app.settings.feeds):
+        from monitor.fetch.http import make_client
+
+        client = make_client()
+    try:
+        return await pipeline.poll_once(app.db, app.settings, ruleset, client)
+    finally:
+        if client is not None:
+            await client.aclose()
+
+
+# --- stories ---------------------------------------------------------------------------------
+@cli.group()
+def stories() -> None:
+    """Stories: reports of one event, grouped."""
+
+
+@stories.command("list")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON (fields: docs/json.md).")
+@click.pass_context
+def stories_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The most recently active stories."""
+    from storage.listing import list_stories
+
+    with _app(ctx).db.session() as session:
+        data = list_stories(session, limit)
+    if as_json:
+        return _emit_json(data)
+    if not data:
+        click.echo("no stories yet — try `newsmon run --once`")
+    for story in data:
+        click.echo(f"#{story['id']:<5} {story['last_seen'][:16]}  {story['article_count']} article(s)  "
+                   f"{story['title']}")
+
+
+@stories.command("show")
+@click.argument("story_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="JSON (fields: docs/json.md).")
+@click.pass_context
+def stories_show(ctx: click.Context, story_id: int, as_json: bool) -> None:
+    """A story's timeline: its articles and developments in order."""
+    from storage.listing import story_timeline
+
+    with _app(ctx).db.session() as session:
+        data = story_timeline(session, story_id)
+    if data is None:
+        raise click.ClickException(f"no story with id {story_id}")
+    if as_json:
+        return _emit_json(data)
+    click.echo(f"Story #{data['id']}: {data['title']}")
+    click.echo(f"  first seen {data['first_seen']}, last seen {data['last_seen']}")
+    events = [(a["published_at"], 0, a) for a in data["articles"]] + \
+             [(d["published_at"], 1, d) for d in data["developments"]]
+    for _, is_dev, item in sorted(events, key=lambda e: (e[0], e[1])):
+        if is_dev:
+            click.echo(f"    + [{item['kind']}] #{item['id']} (score {item['score']:.2f}) {item['text']}")
+        else:
+            click.echo(f"  {item['published_at'][:16]}  {item['source']}: {item['title']}")
+
+
+# --- developments ------------------------------------------------------------------------------
+@cli.group()
+def developments() -> None:
+    """Developments: what a report added to its story."""
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
+
+
+@developments.command("list")
+@click.option("--story", "story_id", type=int, help="Only this story.")
+@click.option("--since", help="Only those detected within this long, e.g. 2h, 3d.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(Kind.ALL), help="Only these kinds.")
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON (fields: docs/json.md).")
+@click.pass_context
+def developments_list(ctx, story_id, since, kinds, limit, as_json) -> None:
+    """Developments, newest first."""
+    from storage.listing import list_developments
+
+    with _app(ctx).db.session() as session:
+        views = list_developments(session, story_id, _since(since), list(kinds), limit)
+    if as_json:
+        return _emit_json([v.to_json() for v in views])
+    if not views:
+        click.echo("no developments match")
+    for v in views:
+        click.echo(f"#{v.id:<5} [{v.kind}] story #{v.story_id}  score {v.score:.2f}  {v.source}\n       {v.text}")
+
+
+@developments.command("show")
+@click.argument("development_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def developments_show(ctx, development_id: int, as_json: bool) -> None:
+    """One development and why newsmon thinks it is new."""
+    from storage.queries import load_development_views
+
+    with _app(ctx).db.session() as session:
+        view = load_development_views(session, [development_id]).get(development_id)
+    if view is None:
+        raise click.ClickException(f"no development with id {development_id}")
+    if as_json:
+        return _emit_json(view.to_json())
+    from notifiers.base import AlertMessage
+    from notifiers.text import render_text
+
+    click.echo(render_text(AlertMessage(rule="-", channel="-", alert_id=0, development=view)))
+
+
+# --- feeds -----------------------------------------------------------------------------------
+@cli.group()
+def feeds() -> None:
+    """Feeds: where articles come from."""
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON (fields: docs/json.md).")
+@click.pass_context
+def feeds_list(ctx: click.Context, as_json: bool) -> None:
+    """Every feed with its status, last error and next poll."""
+    from monitor import pipeline
+    from storage.listing import list_feeds
+
+    app = _app(ctx)
+    pipeline.sync_config_feeds(app.db, app.settings.feeds)
+    with app.db.session() as session:
+        data = list_feeds(session)
+    if as_json:
+        return _emit_json(data)
+    for f in data:
+        click.echo(f"#{f['id']:<4} {f['status']:<8} {f['articles_seen']:>5} articles  {f['url']}")
+        if f["last_error"]:
+            click.echo(f"       last error: {f['last_error']} ({f['failures']} failure(s) in a row)")
+        click.echo(f"       last success: {f['last_success_at'] or 'never'}; next poll: {f['next_poll_at'] or 'now'}")
+
+
+# --- alerts ----------------------------------------------------------------------------------
+@cli.group()
+def alerts() -> None:
+    """Alerts: the outbox of notifications."""
+
+
+@alerts.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed", "dead"]))
+@click.option("--since", help="Only those created within this long, e.g. 2h, 3d.")
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON (fields: docs/json.md).")
+@click.pass_context
+def alerts_list(ctx, status, since, limit, as_json) -> None:
+    """Alerts, newest first, with their delivery status."""
+    from monitor.alerts import list_alerts
+
+    with _app(ctx).db.session() as session:
+        data = list_alerts(session, status=status, since=_since(since), limit=limit)
+    if as_json:
+        return _emit_json(data)
+    for a in data:
+        click.echo(f"#{a['id']:<5} {a['status']:<8} {a['rule']} → {a['channel']}  dev #{a['development_id']}"
+                   + (f"  ({a['last_error']})" if a.get("last_error") else ""))
+
+
+# --- db --------------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending migrations (newsmon also does this by itself on start)."""
+    from storage.db import Database
+
+    database = Database(_app(ctx).settings.database_url)
+    before = database.current_revision()
+    database.upgrade()
+    click.echo(f"database at revision {database.current_revision()} (was {before or 'empty'})")
+
+
+def main() -> None:
+    cli(prog_name="newsmon")

@@ -1,0 +1,96 @@
+"""normalise: one raw entry → one Article (clean text, sentences, canonical URL, hash)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import syntok.segmenter as segmenter
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from monitor.model import Article, RawEntry
+
+# Query parameters that only track who clicked; two URLs that differ in them are one article.
+TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|mc_cid|mc_eid|ref|ref_src|cmpid|ocid|igshid)$", re.I)
+BLOCK_TAGS = "p, div, br, li, h1, h2, h3, h4, h5, h6, blockquote, tr, section, article, header, footer, pre"
+MAX_SENTENCES = 400  # a longer "article" is a page dump; its tail adds cost, not news
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+
+
+def canonical_url(url: str | None) -> str | None:
+    """Lower-case scheme and host, no default port, no fragment, no tracking parameters."""
+    if not url:
+        return None
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return url
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = host if port in (None, 80 if parts.scheme == "http" else 443) else f"{host}:{port}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not TRACKING_PARAMS.match(k)])
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment or page, one block per line."""
+    tree = HTMLParser(markup)
+    for node in tree.css("script, style, noscript, template, iframe, svg, nav, aside, form"):
+        node.decompose()
+    for node in tree.css(BLOCK_TAGS):
+        node.insert_before("\n")
+        node.insert_after("\n")
+    root = tree.body or tree.root
+    return root.text(separator="", deep=True) if root else ""
+
+
+def clean_text(text: str) -> str:
+    """Unicode and entities fixed, whitespace collapsed, one paragraph per line."""
+    text = html.unescape(unicodedata.normalize("NFC", text))
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00ad", "")
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def split_sentences(text: str) -> tuple[str, ...]:
+    """Sentences, paragraph by paragraph (a line is never joined to the next one)."""
+    sentences: list[str] = []
+    for line in text.split("\n"):
+        for paragraph in segmenter.process(line):
+            for sentence in paragraph:
+                joined = "".join(token.spacing + token.value for token in sentence).strip()
+                if joined:
+                    sentences.append(joined)
+                if len(sentences) >= MAX_SENTENCES:
+                    return tuple(sentences)
+    return tuple(sentences)
+
+
+def content_hash(title: str, text: str) -> str:
+    return hashlib.sha256(f"{title}\n\n{text}".encode()).hexdigest()
+
+
+def normalise(raw: RawEntry, fetched_at: datetime, default_source: str = "unknown") -> Article:
+    text = clean_text(html_to_text(raw.body) if raw.body_is_html else raw.body)
+    sentences = split_sentences(text)
+    title = clean_text(html_to_text(raw.title) if raw.title and "<" in raw.title else (raw.title or ""))
+    if not title:
+        title = sentences[0] if sentences else "(untitled)"
+        title = title if len(title) <= 140 else title[:137].rsplit(" ", 1)[0] + "…"
+    url = canonical_url(raw.url)
+    source = raw.source or (urlsplit(url).hostname if url and url.startswith("http") else None) or default_source
+    return Article(
+        guid=raw.guid,
+        url=url,
+        title=title.replace("\n", " "),
+        source=source,
+        published_at=raw.published_at or fetched_at,
+        text=text,
+        sentences=sentences,
+        content_hash=content_hash(title, text),
+    )

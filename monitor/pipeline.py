@@ -1,0 +1,270 @@
+"""The pipeline, in the order it runs: fetch → normalise → stories → developments → rules → alerts.
+
+This is the one place that ties the pure stages to storage. Each entry is stored in one
+transaction together with its claims, developments and pending alerts; delivery happens
+after commit, from the outbox, so a crash loses nothing and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor import alerts, claims, developments, normalise, stories
+from monitor.config import FeedConfig, Settings
+from monitor.fetch import Failed, Fetched, FetchResult, NotModified
+from monitor.fetch.directory import fetch_directory
+from monitor.model import Kind, KnownClaim, RawEntry
+from monitor.rules import RuleSet
+from storage import models as m
+from storage import story_index
+from storage.db import Database
+from storage.queries import load_development_view
+
+log = logging.getLogger("newsmon.pipeline")
+
+# A story no article has joined for this long is dormant: new articles no longer look it
+# up as a candidate (it stays readable, and a later issue revives it on a strong match).
+LOOK_BACK = timedelta(days=7)
+
+
+@dataclass
+class EntryOutcome:
+    article_id: int | None
+    status: str  # "new" | "version" | "unchanged"
+    story_id: int | None = None
+    developments: list[int] = field(default_factory=list)
+    corroborated: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PollReport:
+    feed: str
+    status: str  # "fetched" | "not_modified" | "failed"
+    error: str | None = None
+    entries: list[EntryOutcome] = field(default_factory=list)
+
+    @property
+    def new_articles(self) -> int:
+        return sum(1 for e in self.entries if e.status in ("new", "version"))
+
+    @property
+    def new_developments(self) -> int:
+        return sum(len(e.developments) for e in self.entries)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- feeds ---------------------------------------------------------------------------------
+def sync_config_feeds(db: Database, feeds: list[FeedConfig]) -> None:
+    """Feeds named in the config exist in the database (added, never silently removed)."""
+    with db.session() as session:
+        known = {f.url: f for f in session.scalars(select(m.Feed))}
+        for feed in feeds:
+            row = known.get(feed.url)
+            if row is None:
+                session.add(m.Feed(url=feed.url, kind=feed.kind, title=feed.title, from_config=True,
+                                   interval_seconds=int(feed.interval) if feed.interval else None,
+                                   full_text=feed.full_text))
+            else:
+                row.from_config = True
+                if feed.interval:
+                    row.interval_seconds = int(feed.interval)
+
+
+async def fetch(feed: m.Feed, client=None) -> FetchResult:
+    if feed.kind == "directory":
+        return await asyncio.to_thread(fetch_directory, feed.url)
+    from monitor.fetch.http import fetch_http  # imported late: the directory feed needs no HTTP stack
+
+    return await fetch_http(client, feed.url, etag=feed.etag, last_modified=feed.last_modified,
+                            body_hash=feed.body_hash)
+
+
+def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
+              now: datetime | None = None) -> PollReport:
+    """Store what one fetch brought: every entry in publication order, then the feed's state."""
+    now = now or utcnow()
+    with db.session() as session:
+        feed = session.get(m.Feed, feed_id)
+        feed_url, feed_title = feed.url, feed.title
+    report = PollReport(feed=feed_url, status="fetched")
+    if isinstance(result, Fetched):
+        entries = sorted(result.entries, key=lambda e: e.published_at or now)
+        for raw in entries:
+            # One transaction per entry: a crash keeps what was done; the rest comes next poll.
+            with db.session() as session:
+                outcome = process_entry(session, feed_id, raw, ruleset, now, feed_title or feed_url)
+            report.entries.append(outcome)
+            if outcome.status != "unchanged":
+                log.info("article %s: %s, story %s, %d development(s)", outcome.article_id, outcome.status,
+                         outcome.story_id, len(outcome.developments))
+        for warning in result.warnings:
+            log.warning("feed %s: %s", feed_url, warning)
+    elif isinstance(result, NotModified):
+        report.status = "not_modified"
+    else:
+        report.status, report.error = "failed", result.error
+        log.warning("feed %s: %s", feed_url, result.error)
+    _record_poll(db, feed_id, result, report, now)
+    return report
+
+
+def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollReport, now: datetime) -> None:
+    with db.session() as session:
+        feed = session.get(m.Feed, feed_id)
+        feed.last_polled_at = now
+        if isinstance(result, Failed):
+            feed.failures += 1
+            feed.failing_since = feed.failing_since or now
+            feed.last_error = result.error
+            if result.gone:
+                feed.enabled = False
+            return
+        feed.failures, feed.failing_since, feed.last_error = 0, None, None
+        feed.last_success_at = now
+        feed.etag = result.etag or feed.etag
+        feed.last_modified = result.last_modified or feed.last_modified
+        feed.ttl_seconds = result.ttl_seconds
+        if isinstance(result, Fetched):
+            feed.body_hash = result.body_hash
+            feed.title = feed.title or result.title
+            feed.articles_seen += report.new_articles
+            if result.new_url:
+                feed.url = result.new_url
+
+
+# --- one entry -----------------------------------------------------------------------------
+def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSet, now: datetime,
+                  default_source: str) -> EntryOutcome:
+    article = normalise.normalise(raw, now, default_source=default_source)
+    previous = session.scalars(
+        select(m.Article).where(m.Article.feed_id == feed_id, m.Article.guid == article.guid)
+        .order_by(m.Article.version.desc()).limit(1)
+    ).first()
+    if previous is not None and previous.content_hash == article.content_hash:
+        return EntryOutcome(previous.id, "unchanged", previous.story_id)
+
+    sentence_claims = [claims.analyse(s) for s in article.sentences]
+    counts = stories.term_counts(article.title, sentence_claims)
+    dfs, documents = story_index.document_frequencies(session, list(counts))
+    vec = stories.vector(counts, dfs, documents + 1)
+
+    if previous is not None:
+        story = session.get(m.Story, previous.story_id)
+    else:
+        found = story_index.candidates(session, vec, stories.query_terms(vec), article.published_at - LOOK_BACK)
+        story_id, _ = stories.choose_story(found)
+        story = session.get(m.Story, story_id) if story_id else None
+    is_new_story = story is None
+    if story is None:
+        story = m.Story(title=article.title, first_seen=article.published_at, last_seen=article.published_at)
+        session.add(story)
+        session.flush()
+
+    row = m.Article(
+        feed_id=feed_id, guid=article.guid, version=(previous.version + 1) if previous else 1,
+        url=article.url, title=article.title, source=article.source, published_at=article.published_at,
+        fetched_at=now, text=article.text, content_hash=article.content_hash, story_id=story.id,
+    )
+    session.add(row)
+    session.flush()
+
+    known = [] if is_new_story else _known_claims(session, story.id)
+    diff = developments.diff_article(sentence_claims, known, article.source, article.title)
+    dev_rows = _store_findings(session, story, row, diff, previous is not None, now)
+    for position, (text, claim) in enumerate(zip(article.sentences, sentence_claims, strict=True)):
+        match = diff.matches[position] if position < len(diff.matches) else None
+        finding = match.finding if match else None
+        session.add(m.Claim(
+            article_id=row.id, story_id=story.id, position=position, text=text, norm=claim.norm,
+            closest_claim_id=match.closest.id if match and match.closest else None,
+            similarity=match.similarity if match else None,
+            development_id=dev_rows[finding].id if finding is not None and finding < len(dev_rows) else None,
+        ))
+    for development_id in sorted(diff.corroborated):
+        _add_source(session, development_id, row)
+
+    story.article_count += 1
+    story.first_seen = min(story.first_seen, article.published_at)
+    story.last_seen = max(story.last_seen, article.published_at)
+    story_index.add_to_story(session, story, vec, article.published_at)
+    story_index.count_document(session, list(counts))
+    session.flush()
+
+    for dev in dev_rows:
+        alerts.enqueue(session, ruleset, load_development_view(session, dev.id), now)
+    return EntryOutcome(row.id, "version" if previous else "new", story.id,
+                        [d.id for d in dev_rows], sorted(diff.corroborated))
+
+
+def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
+    rows = session.execute(
+        select(m.Claim.id, m.Claim.text, m.Claim.norm, m.Article.source, m.Claim.development_id)
+        .join(m.Article, m.Article.id == m.Claim.article_id)
+        .where(m.Claim.story_id == story_id)
+        .order_by(m.Claim.id)
+    )
+    return [KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3], development_id=r[4]) for r in rows]
+
+
+def _store_findings(session: Session, story: m.Story, article: m.Article, diff, is_revision: bool,
+                    now: datetime) -> list[m.Development]:
+    rows = []
+    for finding in diff.findings:
+        kind = Kind.REVISION if is_revision and finding.kind == Kind.NEW_FACT else finding.kind
+        dev = m.Development(
+            story_id=story.id, article_id=article.id, kind=kind, text=finding.text, score=finding.score,
+            closest_text=finding.closest_text, closest_similarity=finding.closest_similarity,
+            details=finding.details, published_at=article.published_at, detected_at=now,
+        )
+        session.add(dev)
+        session.flush()
+        _add_source(session, dev.id, article)
+        rows.append(dev)
+    return rows
+
+
+def _add_source(session: Session, development_id: int, article: m.Article) -> None:
+    exists = session.scalar(select(func.count()).select_from(m.DevelopmentSource).where(
+        m.DevelopmentSource.development_id == development_id,
+        m.DevelopmentSource.source == article.source))
+    if not exists:
+        session.add(m.DevelopmentSource(development_id=development_id, article_id=article.id,
+                                        source=article.source, url=article.url))
+
+
+# --- the whole job -------------------------------------------------------------------------
+def due_feeds(db: Database, now: datetime, all_feeds: bool = False) -> list[int]:
+    with db.session() as session:
+        query = select(m.Feed.id).where(m.Feed.enabled.is_(True)).order_by(m.Feed.id)
+        if not all_feeds:
+            query = query.where((m.Feed.next_poll_at.is_(None)) | (m.Feed.next_poll_at <= now))
+        return list(session.scalars(query))
+
+
+async def poll_once(db: Database, settings: Settings, ruleset: RuleSet, client=None) -> list[PollReport]:
+    """Poll every enabled feed once (the `run --once` job)."""
+    now = utcnow()
+    reports = []
+    for feed_id in due_feeds(db, now, all_feeds=True):
+        with db.session() as session:
+            feed = session.get(m.Feed, feed_id)
+        try:
+            result = await fetch(feed, client)
+        except Exception as error:  # a fetcher bug must not stop the other feeds
+            log.exception("feed %s: fetch crashed", feed.url)
+            result = Failed(f"internal error: {type(error).__name__}: {error}")
+        reports.append(await asyncio.to_thread(poll_feed, db, feed_id, ruleset, result, now))
+        with db.session() as session:
+            feed = session.get(m.Feed, feed_id)
+            interval = feed.interval_seconds or settings.poll_interval
+            feed.next_poll_at = utcnow() + timedelta(seconds=max(interval, feed.ttl_seconds or 0))
+    return reports
