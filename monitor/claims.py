@@ -25,6 +25,7 @@ from monitor import lexicon
 from monitor.model import Claim
 
 _stemmer = snowballstemmer.stemmer("english")
+MAX_TERM = 100  # longer "names" are run-on capitals (headlines in caps); the index column holds 128
 
 
 @lru_cache(maxsize=200_000)
@@ -207,7 +208,7 @@ def analyse(sentence: str) -> Claim:
         entity_positions.update(run)
         if lowered[-1] in lexicon.ORG_WORDS and len(words) > 1:
             # An organisation, place or event: one unit, however many words name it.
-            entities.append("e:" + "_".join(stem(w) for w in lowered))
+            entities.append("e:" + "_".join(stem(w) for w in lowered)[:MAX_TERM])
         elif len(words) == 1:
             entities.append(f"e:{stem(lowered[0])}")
         else:
@@ -221,7 +222,7 @@ def analyse(sentence: str) -> Claim:
             continue
         if token[:1].isupper() and lowered in lexicon.TITLES:
             continue  # "President" before an alias: a title, not a fact
-        terms.append(stem(lowered))
+        terms.append(stem(lowered)[:MAX_TERM])
     lowered_text = sentence.lower()
     words = {t.lower() for t in raw_tokens}
     commentary = sum(1 for t in words if t in lexicon.COMMENTARY)

@@ -30,30 +30,18 @@ ALIASES: dict[str, str] = {
 # kept as an entity, the framing itself is not a fact, so two reports of the same fact
 # with different framing still match.
 FRAMING = frozenset(
-    """said says say saying told tell tells stated states stating noted notes mentioned mentions
-    emphasized emphasised emphasizes stressed added adds according reported reports reportedly
-    revealed reveals indicated indicating indicates claimed claims suggested suggests expressed
-    expresses described describes announced announces confirmed confirms explained believes belief
-    believed stated statement statements further additionally also however previously recently
-    currently meanwhile ultimately still yet already publicly local time moreover furthermore
-    noting highlighting highlighted underlined underscored insisted argued""".split()
+    ["said", "says", "say", "saying", "told", "tell", "tells", "stated", "states", "stating", "noted", "notes", "mentioned", "mentions", "emphasized", "emphasised", "emphasizes", "stressed", "added", "adds", "according", "reported", "reports", "reportedly", "revealed", "reveals", "indicated", "indicating", "indicates", "claimed", "claims", "suggested", "suggests", "expressed", "expresses", "described", "describes", "announced", "announces", "confirmed", "confirms", "explained", "believes", "belief", "believed", "stated", "statement", "statements", "further", "additionally", "also", "however", "previously", "recently", "currently", "meanwhile", "ultimately", "still", "yet", "already", "publicly", "local", "time", "moreover", "furthermore", "noting", "highlighting", "highlighted", "underlined", "underscored", "insisted", "argued"]
 )
 
 # Titles before a name: "President Trump" and "Trump" are the same actor.
 TITLES = frozenset(
-    """president vice prime minister secretary advisor adviser chancellor senator governor
-    mayor general director chief minister national security treasury state spokesman spokeswoman
-    spokesperson ambassador king queen prince judge justice officer dr mr mrs ms former
-    deputy foreign defence defense finance""".split()
+    ["president", "vice", "prime", "minister", "secretary", "advisor", "adviser", "chancellor", "senator", "governor", "mayor", "general", "director", "chief", "minister", "national", "security", "treasury", "state", "spokesman", "spokeswoman", "spokesperson", "ambassador", "king", "queen", "prince", "judge", "justice", "officer", "dr", "mr", "mrs", "ms", "former", "deputy", "foreign", "defence", "defense", "finance"]
 )
 
 # A capitalised sequence ending in one of these names an organisation, place or event,
 # not a person: keep all its words.
 ORG_WORDS = frozenset(
-    """office conference council ministry department party bank agency university committee
-    administration commission court parliament congress senate house union association
-    organization organisation company corporation group forum summit institute center centre
-    foundation fund army navy force forces police service services agreement treaty act""".split()
+    ["office", "conference", "council", "ministry", "department", "party", "bank", "agency", "university", "committee", "administration", "commission", "court", "parliament", "congress", "senate", "house", "union", "association", "organization", "organisation", "company", "corporation", "group", "forum", "summit", "institute", "center", "centre", "foundation", "fund", "army", "navy", "force", "forces", "police", "service", "services", "agreement", "treaty", "act"]
 )
 
 # Words of near-equal meaning in news reports of deals, conflicts and disasters.
@@ -74,10 +62,7 @@ SYNONYMS: dict[str, str] = {
 # date, states an opinion or a mood rather than a fact ("The stakes are high", "Only time
 # will tell"). Each hit lowers a sentence's salience.
 COMMENTARY = frozenset(
-    """stakes hopes hope implications far-reaching complexity importance significant significance
-    crucial evolving nature balance chapter watches watch potential rewards beneficial mutually
-    broader key intensity evident underscores unfold unfolding remains remain world closely
-    undoubtedly arguably perhaps promising striking interests concerns future""".split()
+    ["stakes", "hopes", "hope", "implications", "far-reaching", "complexity", "importance", "significant", "significance", "crucial", "evolving", "nature", "balance", "chapter", "watches", "watch", "potential", "rewards", "beneficial", "mutually", "broader", "key", "intensity", "evident", "underscores", "unfold", "unfolding", "remains", "remain", "world", "closely", "undoubtedly", "arguably", "perhaps", "promising", "striking", "interests", "concerns", "future"]
 )
 
 COMMENTARY_PHRASES = (
@@ -87,22 +72,10 @@ COMMENTARY_PHRASES = (
 )
 
 # Modal verbs of speculation: "could have far-reaching implications".
-SPECULATIVE = frozenset("could might may would should".split())
+SPECULATIVE = frozenset(["could", "might", "may", "would", "should"])
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are aren't as at be because been before
-    being below between both but by can cannot could couldn't did didn't do does doesn't doing don't
-    down during each few for from had hadn't has hasn't have haven't having he he'd he'll he's her
-    here here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it
-    it's its itself let's me more most mustn't my myself no nor not of off on once only or other
-    ought our ours ourselves out over own same shan't she she'd she'll she's should shouldn't so
-    some such than that that's the their theirs them themselves then there there's these they
-    they'd they'll they're they've this those through to too under until up very was wasn't we
-    we'd we'll we're we've were weren't what what's when when's where where's which while who
-    who's whom why why's with won't would wouldn't you you'd you'll you're you've your yours
-    yourself yourselves will shall must may might also just than then now well even much many
-    via upon onto within without toward towards amid among whether though although since
-    unless whose per mr mrs ms one two its it's s t""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "couldn't", "did", "didn't", "do", "does", "doesn't", "doing", "don't", "down", "during", "each", "few", "for", "from", "had", "hadn't", "has", "hasn't", "have", "haven't", "having", "he", "he'd", "he'll", "he's", "her", "here", "here's", "hers", "herself", "him", "himself", "his", "how", "how's", "i", "i'd", "i'll", "i'm", "i've", "if", "in", "into", "is", "isn't", "it", "it's", "its", "itself", "let's", "me", "more", "most", "mustn't", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "same", "shan't", "she", "she'd", "she'll", "she's", "should", "shouldn't", "so", "some", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "there's", "these", "they", "they'd", "they'll", "they're", "they've", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "wasn't", "we", "we'd", "we'll", "we're", "we've", "were", "weren't", "what", "what's", "when", "when's", "where", "where's", "which", "while", "who", "who's", "whom", "why", "why's", "with", "won't", "would", "wouldn't", "you", "you'd", "you'll", "you're", "you've", "your", "yours", "yourself", "yourselves", "will", "shall", "must", "may", "might", "also", "just", "than", "then", "now", "well", "even", "much", "many", "via", "upon", "onto", "within", "without", "toward", "towards", "amid", "among", "whether", "though", "although", "since", "unless", "whose", "per", "mr", "mrs", "ms", "one", "two", "its", "it's", "s", "t"]
 ) - {"not", "no", "without"}
 
 MONTHS = {
@@ -133,20 +106,11 @@ CURRENCIES = {
 
 # Capitalised only because they open a sentence: never names on their own there.
 SENTENCE_STARTERS = frozenset(
-    """despite after before during although though meanwhile additionally in on at as the this that
-    these those following earlier later today yesterday tomorrow while when since recently
-    previously according officials police sources some many several both each such critics
-    analysts experts residents authorities witnesses however but and or so yet then there here
-    it its his her their our we they he she you i a an if once because instead last next first
-    finally overall still even now thus therefore also another other most more less few all
-    no not nobody none nothing only every what which who whom whose where why how timeline
-    update updated breaking exclusive watch read photo video editor note""".split()
+    ["despite", "after", "before", "during", "although", "though", "meanwhile", "additionally", "in", "on", "at", "as", "the", "this", "that", "these", "those", "following", "earlier", "later", "today", "yesterday", "tomorrow", "while", "when", "since", "recently", "previously", "according", "officials", "police", "sources", "some", "many", "several", "both", "each", "such", "critics", "analysts", "experts", "residents", "authorities", "witnesses", "however", "but", "and", "or", "so", "yet", "then", "there", "here", "it", "its", "his", "her", "their", "our", "we", "they", "he", "she", "you", "i", "a", "an", "if", "once", "because", "instead", "last", "next", "first", "finally", "overall", "still", "even", "now", "thus", "therefore", "also", "another", "other", "most", "more", "less", "few", "all", "no", "not", "nobody", "none", "nothing", "only", "every", "what", "which", "who", "whom", "whose", "where", "why", "how", "timeline", "update", "updated", "breaking", "exclusive", "watch", "read", "photo", "video", "editor", "note"]
 )
 
 # Everyday verbs and nouns that carry little of a fact on their own ("met with", "the need
 # for", "included"): they count for less when asking whether a sentence was already said.
 LIGHT = frozenset(
-    """includ met meet need make made take took give gave get got put come came go went ongo seen
-    see hold held keep kept set use show bring brought aim part parti side way thing origin initi
-    other new mani sever various continu regard involv call given""".split()
+    ["includ", "met", "meet", "need", "make", "made", "take", "took", "give", "gave", "get", "got", "put", "come", "came", "go", "went", "ongo", "seen", "see", "hold", "held", "keep", "kept", "set", "use", "show", "bring", "brought", "aim", "part", "parti", "side", "way", "thing", "origin", "initi", "other", "new", "mani", "sever", "various", "continu", "regard", "involv", "call", "given"]
 )

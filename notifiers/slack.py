@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -21,6 +22,30 @@ HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 TEXT_LIMIT = 2500  # clip before escaping, leaving room for `&amp;` and the label
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+class _HideWebhookUrls(logging.Filter):
+    """httpx logs every request's full URL at INFO, and a webhook URL is a credential.
+
+    One filter on the `httpx` logger for the whole process (filters cannot be scoped to a
+    client); each SlackNotifier registers its URL when it is built.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            hidden = redact(message, self.secrets)
+            if hidden != message:
+                record.msg, record.args = hidden, ()
+        return True
+
+
+_HIDE_URLS = _HideWebhookUrls()
+logging.getLogger("httpx").addFilter(_HIDE_URLS)
 
 
 class SlackOptions(Options):
@@ -63,6 +88,7 @@ class SlackNotifier:
         what = "webhook_url"
         self._url = read_secret(name, what, self.options.webhook_url_env, self.options.webhook_url_file)
         _check_url(name, self._url.get_secret_value(), self.options)
+        _HIDE_URLS.secrets.add(self._url.get_secret_value())
         self._client = client or httpx.Client(
             timeout=self.options.timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
         )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from monitor.stories import Candidate
 from storage.models import Story, StoryTerm, TermStat
 
-DOCUMENTS = "\x00documents"  # term_stats row that counts articles
+DOCUMENTS = "#documents"  # term_stats row that counts articles (no term starts with "#")
 
 
 def document_frequencies(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:

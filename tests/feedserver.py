@@ -54,7 +54,10 @@ class FeedServer:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _RequestHandler)
         self._http.daemon_threads = True
         self._http.feed_server = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._http.serve_forever, name="feedserver", daemon=True)
+        # A short poll interval: shutdown() waits for one, and every test stops a server.
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.02}, name="feedserver", daemon=True
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> FeedServer:

@@ -35,7 +35,8 @@ def rss(*titles: str, ttl: int | None = None, dated: bool = True) -> bytes:
         for index, title in enumerate(titles)
     )
     ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Test Wire</title>{ttl_tag}{items}</channel></rss>'.encode()
+    channel = f"<channel><title>Test Wire</title>{ttl_tag}{items}</channel>"
+    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'.encode()
 
 
 def fetch(url: str, **options):

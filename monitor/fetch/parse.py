@@ -69,10 +69,12 @@ def _parse_xml(body: bytes, url: str, headers: dict[str, str], max_entries: int)
     # Sanitising and resolving URIs inside entry HTML cost about 40% of feedparser's time
     # (1.3 → 0.9 ms/entry on a news feed, 6.0 → 2.3 on an HTML-heavy one; see docs/fetching.md).
     # newsmon never renders that HTML: normalise turns it into plain text, so neither helps.
-    # Entry links are still resolved (feedparser always does, honouring xml:base).
+    # No base URL is given either: feedparser would resolve ids like links, and a guid "1234"
+    # would become "https://host/1234", changing (duplicating every entry) when the feed moves.
+    # Links are made absolute below (feedparser still applies any xml:base first).
     result = feedparser.parse(
         io.BytesIO(body),  # a stream, never a str/bytes: feedparser would treat those as a URL or path
-        response_headers={**headers, "content-location": url},
+        response_headers={name: value for name, value in headers.items() if name != "content-location"},
         sanitize_html=False,
         resolve_relative_uris=False,
     )
