@@ -14,6 +14,7 @@ The whole story is compared at once with a matrix product, not a Python loop ove
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,9 @@ COVERED = 0.4
 UNION_COVERED = 0.85
 # … or when two earlier sentences together cover this share.
 PAIR_COVERED = 0.65
+# A figure the story never had ("$500 billion") is news unless one earlier sentence says
+# nearly all the rest.
+FIGURE_COVERED = 0.75
 # A known claim from another outlet that covers this much of a sentence corroborates it.
 CORROBORATES = 0.6
 # Two entity spellings this close (rapidfuzz ratio, 0–100) are one entity: Zelenskyi / Zelensky.
@@ -143,8 +147,11 @@ def diff_article(
     for i, claim in enumerate(claims):
         sim = float(coverage[i, best[i]])
         closest = known[int(best[i])]
-        is_new = (claim.factual and sim < COVERED and float(pair[i]) < PAIR_COVERED
-                  and float(union[i]) < UNION_COVERED)
+        novel_figure = any(key(n) not in old_keys for n in claim.numbers)
+        is_new = claim.factual and (
+            (sim < COVERED and float(pair[i]) < PAIR_COVERED and float(union[i]) < UNION_COVERED)
+            or (novel_figure and sim < FIGURE_COVERED)
+        )
         diff.matches.append(SentenceMatch(i, closest, sim, float(union[i]), is_new, pair=float(pair[i])))
         novel_sets.append({k for k in new_weights[i] if k not in old_keys})
         if not is_new and sim >= CORROBORATES and closest.development_id and closest.source != source:
@@ -160,6 +167,16 @@ def _conflicting(a: Claim, b: Claim) -> bool:
                 (a.numbers and b.numbers and not a.numbers & b.numbers))
 
 
+_CONTINUATION = re.compile(
+    r"^(?:(?:however|but|and|also|still|moreover|meanwhile|instead),?\s+)?"
+    r"(?:he|she|they|it|this|these|his|her|their)\b", re.IGNORECASE)
+
+
+def _continues(text: str) -> bool:
+    """Opens with a pronoun (after an optional connective): it elaborates the sentence before."""
+    return bool(_CONTINUATION.match(text.lstrip("–—-• ")))
+
+
 def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]]) -> None:
     groups: list[list[int]] = []
     for match in diff.matches:
@@ -173,10 +190,15 @@ def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]])
                 continue
             if any(_conflicting(claims[i], claims[m]) for m in members):
                 continue
+            if claims[i].dates and not any(claims[i].dates & claims[m].dates for m in members):
+                continue  # a dated sentence reports its own event (a timeline entry)
             shared = {k for m in members for k in novel[m]} & novel[i]
             share = sum(1.0 for k in shared if not k.startswith(("n:", "d:")))
             if share >= 1.0 and share > best_share:
                 target, best_share = g, share
+        if _continues(claims[i].text) and groups and groups[-1][-1] == i - 1 \
+                and not _conflicting(claims[i], claims[i - 1]):
+            target = len(groups) - 1  # "However, he emphasized …" goes on about the sentence before
         if target is None:
             groups.append([i])
         else:

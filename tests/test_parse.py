@@ -83,10 +83,10 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
 def test_the_newest_entries_are_kept_in_document_order():
-    order = [3, 0, 7, 5, 1, 6, 2, 4]
+    order = [3, 0, 5, 1, 4, 2]
     parsed = parse_feed(rss([(f"g{n}", T0 + timedelta(hours=n)) for n in order]), DEFAULT_URL, max_entries=3)
-    assert guids(parsed) == ["g7", "g5", "g6"]
-    assert parsed.warnings == ["kept the newest 3 of 8 entries"]
+    assert guids(parsed) == ["g3", "g5", "g4"]
+    assert parsed.warnings == ["kept the newest 3 of 6 entries"]
 
 
 def test_undated_entries_yield_to_dated_ones_and_keep_their_order():
@@ -171,7 +171,7 @@ def test_not_a_feed_sentences(body, headers, sentence):
 def test_a_broken_feed_that_still_has_entries_is_accepted_with_a_warning():
     body = b'<rss version="2.0"><channel><title>T</title><item><title>A &amp B</title><guid>1</guid></item>'
     parsed = parse_feed(body, DEFAULT_URL)
-    assert [entry.title for entry in parsed.entries] == ["A &amp B"]
+    assert [entry.title for entry in parsed.entries] == ["A & B"]
     assert len(parsed.warnings) == 1 and parsed.warnings[0].startswith("XML error at line 1:")
 
 
@@ -214,7 +214,8 @@ def test_an_opaque_guid_is_not_turned_into_a_url():
 
 
 def test_non_http_links_are_dropped():
-    body = b'<rss version="2.0"><channel><item><guid>1</guid><link>javascript:alert(1)</link></item></channel></rss>'
+    item = b"<item><title>T</title><link>javascript:alert(1)</link></item>"
+    body = b'<rss version="2.0"><channel>' + item + b"</channel></rss>"
     assert parse_feed(body, DEFAULT_URL).entries[0].url is None
 
 

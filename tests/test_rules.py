@@ -157,7 +157,9 @@ def test_rule_name_used_twice_across_files_names_both_places(tmp_path):
         tmp_path / "rules",
         {
             "a.yaml": "name: floods\nchannels: [console]\n",
-            "b.yaml": "rules:\n  - name: other\n    channels: [console]\n  - name: floods\n    channels: [ops]\n",
+            "b.yaml": (
+                "rules:\n  - name: other\n    channels: [console]\n  - name: floods\n    channels: [ops]\n"
+            ),
         },
     )
     with pytest.raises(RuleError) as caught:

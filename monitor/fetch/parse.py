@@ -84,7 +84,9 @@ def _parse_xml(body: bytes, url: str, headers: dict[str, str], max_entries: int)
         problem = _why_not_a_feed(body, headers, version, bozo)
         if problem:
             raise FeedError(url, problem)
-    warnings = [f"{_describe_bozo(bozo, headers)}; read leniently"] if _worth_a_warning(bozo, headers) else []
+    warnings = (
+        [f"{_describe_bozo(bozo, body, headers)}; read leniently"] if _worth_a_warning(bozo, headers) else []
+    )
     title = _clean(result.feed.get("title"))
     source = title or urlsplit(url).hostname or url
     entries: list[RawEntry] = []
@@ -116,7 +118,7 @@ def _why_not_a_feed(
         return "not a feed: got an HTML page"
     if bozo is None or (version and isinstance(bozo, _HARMLESS_BOZO)):
         return None if version else "not a feed: no RSS, Atom or JSON Feed document found"
-    return _describe_bozo(bozo, headers)
+    return _describe_bozo(bozo, body, headers)
 
 
 def _worth_a_warning(bozo: BaseException | None, headers: dict[str, str]) -> bool:
@@ -126,9 +128,11 @@ def _worth_a_warning(bozo: BaseException | None, headers: dict[str, str]) -> boo
     return bozo is not None
 
 
-def _describe_bozo(error: BaseException, headers: dict[str, str]) -> str:
+def _describe_bozo(error: BaseException, body: bytes, headers: dict[str, str]) -> str:
     if isinstance(error, SAXParseException):
-        return f"XML error at line {error.getLineNumber()}: {error.getMessage()}"
+        # feedparser puts an XML declaration on a line of its own before a document without one.
+        added_line = not body.removeprefix(_UTF8_BOM).startswith((b"<?xml", b"\xff\xfe", b"\xfe\xff", b"\0"))
+        return f"XML error at line {error.getLineNumber() - added_line}: {error.getMessage()}"
     if isinstance(error, feedparser.NonXMLContentType):
         return f"served as {headers.get('content-type', 'no content type')}, not as XML"
     if isinstance(error, feedparser.CharacterEncodingUnknown):
@@ -227,6 +231,8 @@ def _unpack_gzip(body: bytes, url: str) -> bytes:
         unpacked = unpacker.decompress(body, MAX_UNPACKED_BYTES)
     except zlib.error:
         raise FeedError(url, "not a feed: a damaged gzip file") from None
+    if not unpacked:
+        raise FeedError(url, "not a feed: a damaged gzip file")
     if unpacker.unconsumed_tail:
         raise FeedError(url, f"response larger than {MAX_UNPACKED_BYTES // 1_000_000} MB once unpacked")
     return unpacked
