@@ -138,9 +138,14 @@ def enqueue(session: Session, ruleset: RuleSet, view: DevelopmentView, now: date
         }
         for rule, channel in matches
     ]
-    statement = _insert(session).values(rows)
-    statement = statement.on_conflict_do_nothing(index_elements=["rule", "development_id", "channel"])
-    return session.execute(statement).rowcount
+    statement = (
+        _insert(session)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["rule", "development_id", "channel"])
+        # RETURNING lists only the rows inserted; rowcount is not reliable for this on every driver.
+        .returning(Alert.id)
+    )
+    return len(session.execute(statement).all())
 
 
 def _insert(session: Session) -> Any:
@@ -172,7 +177,7 @@ def deliver_due(
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     worker = worker or default_worker()
     channels = sorted(notifiers)
-    report = DeliveryReport(waiting=_hold_unconfigured(db, channels))
+    report = DeliveryReport(waiting=_hold_unconfigured(db, channels, clock()))
     for alert_id in _claim(db, channels, clock(), worker, limit, policy):
         outcome = _deliver_one(db, notifiers, alert_id, clock, worker, policy)
         if outcome is not None:
@@ -305,7 +310,7 @@ def _record_failure(
     return Outcome(message.alert_id, message.rule, message.channel, DEAD if dead else FAILED, text)
 
 
-def _hold_unconfigured(db: Database, channels: list[str]) -> dict[str, int]:
+def _hold_unconfigured(db: Database, channels: list[str], now: datetime) -> dict[str, int]:
     """Note on each due alert whose channel has no notifier why it waits; channel → count.
 
     Such alerts are not attempts: their status and attempts stay, so that they go out as soon
@@ -328,6 +333,8 @@ def _hold_unconfigured(db: Database, channels: list[str]) -> dict[str, int]:
                     Alert.status.in_(DUE),
                     Alert.channel == channel,
                     or_(Alert.last_error.is_(None), Alert.last_error != reason),
+                    # A worker configured differently may hold it right now; leave its row alone.
+                    or_(Alert.lease_expires_at.is_(None), Alert.lease_expires_at <= now),
                 )
                 .values(last_error=reason)
             )

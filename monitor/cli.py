@@ -103,8 +103,8 @@ def run(ctx: click.Context, once: bool) -> None:
         return
     from monitor import alerts, pipeline
 
+    notifiers = app.build_notifiers()  # config errors first, then rule files
     ruleset = app.load_rules()
-    notifiers = app.build_notifiers()
     pipeline.sync_config_feeds(app.db, app.settings.feeds)
     reports = asyncio.run(_poll_once(app, ruleset))
     delivery = alerts.deliver_due(app.db, notifiers)

@@ -24,8 +24,8 @@ JITTER = 0.1  # ± share of a feed's interval, so feeds on one host do not fire 
 
 
 async def run_daemon(app: App) -> None:
+    notifiers = app.build_notifiers()  # config errors first, then rule files
     ruleset = app.load_rules()
-    notifiers = app.build_notifiers()
     pipeline.sync_config_feeds(app.db, app.settings.feeds)
     client = None
     if any(f.kind == "http" for f in app.settings.feeds):

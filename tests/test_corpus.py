@@ -62,9 +62,8 @@ def corpus_files() -> list[tuple[str, dict[str, str]]]:
     files = []
     for path in sorted(p for p in CORPUS.rglob("*") if p.is_file()):
         relative = path.relative_to(CORPUS).as_posix()
-        headers = simulated.get(relative)
-        if headers is None:
-            headers = {"Content-Type": CONTENT_TYPES.get(path.suffix, "text/plain")}
+        # Like feedparser's own test server: the simulated headers, else a type from the extension.
+        headers = simulated.get(relative) or {"Content-Type": CONTENT_TYPES.get(path.suffix, "text/plain")}
         files.append((relative, headers))
     return files
 

@@ -116,9 +116,10 @@ def read_json_feed(body: bytes, url: str, charset: str | None, max_entries: int)
     """Validate a JSON Feed and turn its items into raw entries, or raise FeedError(url, sentence)."""
     try:
         document = json.loads(_decode(body, charset))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
-        raise FeedError(url, f"not a feed: invalid JSON{where}") from None
+    except UnicodeDecodeError:
+        raise FeedError(url, "not a feed: JSON that is not UTF-8 and declares no charset") from None
+    except json.JSONDecodeError as error:
+        raise FeedError(url, f"not a feed: invalid JSON at line {error.lineno}") from None
     try:
         feed = JsonFeed.model_validate(document)
     except ValidationError:

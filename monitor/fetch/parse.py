@@ -114,10 +114,17 @@ def _why_not_a_feed(
 ) -> str | None:
     """The sentence for a document that yielded no entries, or None if it is a valid empty feed."""
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if not version and (media_type == "text/html" or _HTML_START.match(body[:4096])):
+    if version:
+        # A recognised feed without entries is valid; a broken one says where it broke.
+        return (
+            None if bozo is None or isinstance(bozo, _HARMLESS_BOZO) else _describe_bozo(bozo, body, headers)
+        )
+    if media_type == "text/html" or _HTML_START.match(body[:4096]):
         return "not a feed: got an HTML page"
-    if bozo is None or (version and isinstance(bozo, _HARMLESS_BOZO)):
-        return None if version else "not a feed: no RSS, Atom or JSON Feed document found"
+    if not body.removeprefix(_UTF8_BOM).lstrip().startswith(b"<"):
+        return "not a feed: the response is neither XML nor JSON"
+    if bozo is None or isinstance(bozo, _HARMLESS_BOZO):
+        return "not a feed: no RSS, Atom or JSON Feed document found"
     return _describe_bozo(bozo, body, headers)
 
 
