@@ -349,7 +349,7 @@ def _hold_unconfigured(db: Database, channels: list[str], now: datetime) -> dict
 def list_alerts(
     session: Session, status: str | None = None, since: datetime | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """Alerts newest first, as JSON-ready dicts (documented in docs/notifiers.md)."""
+    """Alerts newest first, as JSON-ready dicts (fields: docs/json.md, "Alert")."""
     if status is not None and status not in STATUSES:
         raise ValueError(f"unknown alert status {status!r}; one of {', '.join(STATUSES)}")
     query = (

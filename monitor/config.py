@@ -112,6 +112,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         url = feed.get("url") if isinstance(feed, dict) else None
         if isinstance(url, str) and not url.startswith(("http://", "https://")) and not Path(url).is_absolute():
             feed["url"] = str(base / url)
+    for channel in (data.get("channels") or {}).values():
+        for option in ("path", "password_file", "webhook_url_file", "ca_file"):
+            value = channel.get(option) if isinstance(channel, dict) else None
+            if isinstance(value, str) and not Path(value).is_absolute():
+                channel[option] = str(base / value)
     db = data.get("database_url")
     if isinstance(db, str) and db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
         rel = db.removeprefix("sqlite:///")

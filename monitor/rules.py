@@ -38,8 +38,7 @@ from monitor.model import DevelopmentView, Kind
 
 RULE_SUFFIXES = (".yaml", ".yml")
 
-KindName = Literal["new_story", "new_fact", "changed_figure", "new_date", "revision"]
-assert set(KindName.__args__) == set(Kind.ALL), "KindName must list exactly the kinds of monitor.model.Kind"
+KindName = Literal[Kind.ALL]  # one source of truth for the kinds: monitor.model.Kind
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -54,11 +53,12 @@ class Rule(BaseModel):
     description: str | None = None
     enabled: bool = True
     kinds: tuple[KindName, ...] = Kind.ALL
-    min_score: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    # strict: YAML hands over real numbers, and `min_score: yes` must not quietly mean 1.0
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
     keywords: tuple[NonEmpty, ...] = ()
     exclude_keywords: tuple[NonEmpty, ...] = ()
     sources: tuple[NonEmpty, ...] = ()
-    stories: tuple[Annotated[int, Field(ge=1)], ...] = ()
+    stories: tuple[Annotated[int, Field(ge=1, strict=True)], ...] = ()
 
     _keywords: re.Pattern[str] | None = PrivateAttr(default=None)
     _excluded: re.Pattern[str] | None = PrivateAttr(default=None)
@@ -118,8 +118,6 @@ def _words_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     alternatives = [r"\s+".join(map(re.escape, word.split())) for word in words]
     if not alternatives:
         return None
-    # Longest first, so that "storm surge" wins over "storm" (matters only for readability of matches).
-    alternatives.sort(key=len, reverse=True)
     return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
 
 
@@ -280,7 +278,7 @@ def _check_channels(path: Path, parsed: _Parsed, channel_names: set[str]) -> Non
 
 
 def _rule_error(where: str, root: yaml.Node, model: type[BaseModel], error: ValidationError) -> RuleError:
-    """The error of a failed validation, on the earliest line it concerns."""
+    """One error for a failed validation: the one a person should fix first."""
     problems = []
     for problem in error.errors():
         loc = tuple(problem["loc"])
@@ -293,8 +291,11 @@ def _rule_error(where: str, root: yaml.Node, model: type[BaseModel], error: Vali
             message = f"{problem['msg']} (YAML reads yes, no, on and off as true/false; quote the value)"
         else:
             message = problem["msg"]
-        problems.append((_line(root, loc) or 0, _field_name(loc), message))
-    line, field_name, message = min(problems, key=lambda problem: problem[0])
+        unknown_key = problem["type"] == "extra_forbidden"
+        problems.append((not unknown_key, _line(root, loc) or 0, _field_name(loc), message))
+    # A misspelt key also makes its field "missing": report the cause, the unknown key, first;
+    # then the earliest line, where a person starts reading.
+    _, line, field_name, message = min(problems, key=lambda problem: problem[:2])  # ties: pydantic's order
     return RuleError(where, message, line=line or None, field=field_name)
 
 

@@ -14,6 +14,7 @@ a `SecretStr`, and replaced by `***` in every error message a notifier raises.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class RateLimited(NotifyError):
 class Options(BaseModel):
     """Base of every notifier's options: unknown keys are errors, values do not change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 OptionsT = TypeVar("OptionsT", bound=Options)
@@ -72,10 +73,16 @@ def parse_options(model: type[OptionsT], channel: str, options: dict[str, Any]) 
     try:
         return model.model_validate(options)
     except ValidationError as error:
-        first = error.errors()[0]
+        # A misspelt key also makes its field "missing": report the cause, the unknown key, first.
+        first = min(error.errors(), key=lambda problem: problem["type"] != "extra_forbidden")
         loc = ".".join(str(part) for part in first["loc"])
         field = f"channels.{channel}" + (f".{loc}" if loc else "")
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        if first["type"] == "extra_forbidden":
+            known = [info.alias or name for name, info in model.model_fields.items()]
+            close = difflib.get_close_matches(str(first["loc"][-1]), known, n=1)
+            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        else:
+            message = first["msg"]
         # pydantic prefixes custom validator messages with "Value error, "; a person needs only the rest.
         raise ConfigError(None, field, message.removeprefix("Value error, ")) from None
 

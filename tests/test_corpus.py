@@ -97,7 +97,7 @@ def run_corpus() -> tuple[list[Outcome], float]:
 
 
 def error_kind(error: str) -> str:
-    return re.sub(r"\d+", "N", error)
+    return re.sub(r"line \d+", "line N", error)
 
 
 def summarise(outcomes: list[Outcome], seconds: float) -> str:

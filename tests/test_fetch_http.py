@@ -153,9 +153,13 @@ def test_redirect_loop_and_too_many_redirects(server):
     assert fetch(server.url("/hop0"), max_redirects=5) == Failed("too many redirects (more than 5)")
 
 
-def test_redirect_to_another_scheme_is_refused(server):
+def test_redirect_to_another_scheme_or_nowhere_is_refused(server):
     server.redirect("/rss", "ftp://files.example.com/feed.xml")
+    server.redirect("/nowhere", "http://[::1/feed.xml")
+    server.reply("/no-location", Reply(302))
     assert fetch(server.url("/rss")) == Failed("redirect to ftp:// refused")
+    assert fetch(server.url("/nowhere")) == Failed("redirect to an invalid URL")
+    assert fetch(server.url("/no-location")) == Failed("HTTP 302 redirect without a Location")
 
 
 # -- statuses -----------------------------------------------------------------------------------
@@ -239,6 +243,16 @@ def test_a_trickling_server_hits_the_deadline(server):
     assert time.monotonic() - started < 4
 
 
+def test_a_server_that_never_answers_hits_the_read_timeout(server):
+    server.reply("/silent", Reply(200, rss("Late"), {"Content-Type": "application/rss+xml"}, delay=3))
+
+    async def go():
+        async with make_client(read_timeout=0.5) as client:
+            return await fetch_http(client, server.url("/silent"), allow_private=True)
+
+    assert asyncio.run(go()) == Failed("timed out after 0.5 s waiting for the server")
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_body_over_the_limit_is_refused(server, chunked):
     big = b"<rss>" + b"x" * 50_000 + b"</rss>"
@@ -316,7 +330,7 @@ def test_a_304_carries_the_header_ttl(server):
 
 
 def test_per_host_and_global_limits_hold(server):
-    server.reply("/slow", Reply(200, rss("x"), {"Content-Type": "application/rss+xml"}, delay=0.2))
+    server.reply("/slow", Reply(200, rss("x"), {"Content-Type": "application/rss+xml"}, delay=0.3))
     gate = HostGate(total=8, per_host=2)
 
     async def go():
@@ -329,3 +343,18 @@ def test_per_host_and_global_limits_hold(server):
     assert all(isinstance(result, Fetched) for result in results)
     assert server.most_in_flight == 2
     assert gate._hosts == {}  # idle hosts are forgotten
+
+
+def test_the_global_limit_holds_across_hosts(server):
+    server.reply("/slow", Reply(200, rss("x"), {"Content-Type": "application/rss+xml"}, delay=0.3))
+    gate = HostGate(total=3, per_host=2)
+    urls = [server.url("/slow"), server.url("/slow", host="localhost")] * 4
+
+    async def go():
+        async with make_client() as client:
+            return await asyncio.gather(
+                *(fetch_http(client, url, allow_private=True, gate=gate) for url in urls)
+            )
+
+    assert all(isinstance(result, Fetched) for result in asyncio.run(go()))
+    assert server.most_in_flight == 3

@@ -252,6 +252,8 @@ def test_build_notifiers_builds_the_default_channels(tmp_path):
     [
         ({"kind": "pager"}, "channels.x.kind", "unknown kind 'pager' (console, email, jsonl, slack)"),
         ({"kind": "console", "colour": True}, "channels.x.colour", "unknown key"),
+        ({"kind": "email", "host": "h", "form": "a@b.c", "to": "x@y.z"}, "channels.x.form",
+         "unknown key (did you mean 'from'?)"),
         ({"kind": "console", "stream": "printer"}, "channels.x.stream",
          "Input should be 'stdout' or 'stderr'"),
         ({"kind": "jsonl"}, "channels.x.path", "Field required"),

@@ -101,6 +101,15 @@ def test_unknown_key_is_an_error_with_a_suggestion(tmp_path):
     assert error.message == "unknown key (did you mean 'keywords'?)"
 
 
+def test_a_misspelt_required_key_is_reported_as_unknown_not_missing(tmp_path):
+    error = raises(tmp_path, "name: a\nchanels: [console]\n")
+    assert (error.line, error.field, error.message) == (
+        2,
+        "chanels",
+        "unknown key (did you mean 'channels'?)",
+    )
+
+
 def test_unknown_key_at_file_level_of_a_rule_list(tmp_path):
     error = raises(tmp_path, "rules:\n  - name: a\n    channels: [console]\nrule: []\n")
     assert (error.line, error.field) == (4, "rule")
@@ -141,7 +150,12 @@ def test_a_list_given_as_a_block_points_at_its_key(tmp_path):
 def test_wrong_type_of_a_list_item(tmp_path):
     error = raises(tmp_path, "name: a\nchannels: [console]\nstories: [12, twelve]\n")
     assert (error.line, error.field) == (3, "stories[1]")
-    assert error.message == "Input should be a valid integer, unable to parse string as an integer"
+    assert error.message == "Input should be a valid integer"
+
+
+def test_a_boolean_is_not_a_score(tmp_path):
+    error = raises(tmp_path, "name: a\nchannels: [console]\nmin_score: yes\n")
+    assert (error.line, error.field, error.message) == (3, "min_score", "Input should be a valid number")
 
 
 def test_yaml_booleans_where_a_string_is_expected_get_a_hint(tmp_path):

@@ -151,6 +151,8 @@ async def fetch_http(
             return refused.failed
         except httpx.HTTPError as error:
             return Failed(describe_http_error(error, client.timeout, start))
+        except httpx.InvalidURL:  # not an HTTPError in httpx's tree; raised for odd redirect targets
+            return Failed("redirect to an invalid URL")
     ttl = _cache_ttl(download.headers)
     new_etag = download.headers.get("etag") or etag
     new_last_modified = download.headers.get("last-modified") or last_modified
@@ -228,6 +230,8 @@ def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
         raise _Refused(Failed("redirect to an invalid URL")) from None
     if target.scheme not in ("http", "https"):
         raise _Refused(Failed(f"redirect to {target.scheme}:// refused"))
+    if not target.host:
+        raise _Refused(Failed("redirect to an invalid URL"))
     if target.userinfo == b"" and (target.scheme, target.host, target.port) == (
         current.scheme,
         current.host,
@@ -302,6 +306,12 @@ def describe_http_error(error: httpx.HTTPError, timeout: httpx.Timeout, url: htt
         return f"timed out after {timeout.connect:g} s while connecting"
     if isinstance(error, httpx.TimeoutException):
         return f"timed out after {timeout.read:g} s waiting for the server"
+    if isinstance(error, httpx.RemoteProtocolError) and any(isinstance(e, httpx.InvalidURL) for e in chain):
+        return "redirect to an invalid URL"  # httpx checks a Location header as it reads the reply
+    if isinstance(error, httpx.ReadError):
+        return "the connection broke while reading the response"
+    if isinstance(error, httpx.WriteError):
+        return "the connection broke while sending the request"
     if isinstance(error, httpx.RemoteProtocolError):
         return "the server broke the HTTP protocol or closed the connection"
     if isinstance(error, httpx.DecodingError):

@@ -148,7 +148,7 @@ def _decode(body: bytes, charset: str | None) -> str:
 
 
 def _first_and_last(items: list[Any], max_entries: int) -> tuple[list[Any], int]:
-    """Like the XML path: a huge feed keeps its first and last `max_entries` items unread-cut."""
+    """Like the XML path: of a huge feed only the first and the last `max_entries` items are read."""
     if len(items) <= 2 * max_entries:
         return items, 0
     return items[:max_entries] + items[-max_entries:], len(items) - 2 * max_entries

@@ -99,13 +99,13 @@ def _parse_xml(body: bytes, url: str, headers: dict[str, str], max_entries: int)
             entries.append(entry)
     if empty:
         warnings.append(f"skipped {empty} entries with no title, link or text")
-    entries, more_warnings = bound_entries(entries, max_entries, skipped_unread)
+    entries, more_warnings = _bound_entries(entries, max_entries, skipped_unread)
     return ParsedFeed(title, entries, _ttl_seconds(result.feed.get("ttl")), version, warnings + more_warnings)
 
 
 def _parse_json(body: bytes, url: str, headers: dict[str, str], max_entries: int) -> ParsedFeed:
     document = read_json_feed(body, url, _charset(headers.get("content-type", "")), max_entries)
-    entries, warnings = bound_entries(document.entries, max_entries, document.skipped_unread)
+    entries, warnings = _bound_entries(document.entries, max_entries, document.skipped_unread)
     return ParsedFeed(document.title, entries, None, document.format_name, document.warnings + warnings)
 
 
@@ -149,7 +149,7 @@ def _describe_bozo(error: BaseException, body: bytes, headers: dict[str, str]) -
 
 
 def _raw_entry(item: Mapping, feed_url: str, source: str) -> RawEntry | None:
-    url = absolute_url(item.get("link"), feed_url)
+    url = _absolute_url(item.get("link"), feed_url)
     title = _clean(item.get("title"))
     body, body_is_html = _longest_body(item)
     if not (title or body.strip() or url):
@@ -183,7 +183,7 @@ def _longest_body(item: Mapping) -> tuple[str, bool]:
     return value, media_type.lower() in _HTML_TYPES
 
 
-def bound_entries(
+def _bound_entries(
     entries: list[RawEntry], max_entries: int, skipped: int
 ) -> tuple[list[RawEntry], list[str]]:
     """Drop repeated guids (the first wins), then keep the `max_entries` newest, in document order.
@@ -218,7 +218,7 @@ def _trim_entries(body: bytes, max_entries: int) -> tuple[bytes, int]:
 
     feedparser builds every entry (~1 ms each), so a 100 000-entry feed would take minutes.
     When there are more than twice `max_entries` entry elements, only the first and the last
-    `max_entries` are kept (feeds are sorted one way or the other; `bound_entries` then keeps
+    `max_entries` are kept (feeds are sorted one way or the other; `_bound_entries` then keeps
     the newest). Entries are siblings, so removing a run of them keeps the XML well formed.
     Returns the body and how many entries were cut unread.
     """
@@ -282,7 +282,7 @@ def _clean(value: object) -> str | None:
     return value.strip() or None
 
 
-def absolute_url(link: object, base: str) -> str | None:
+def _absolute_url(link: object, base: str) -> str | None:
     """`link` made absolute against `base`; None unless it ends as an http(s) URL."""
     if not isinstance(link, str) or not link.strip():
         return None
