@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     seeds_dir: Path = Path("seeds")
     poll_interval: float = 900.0
     max_sentences: int = 400
+    # Refuse feeds on private and loopback addresses (SSRF guard for shared deployments).
+    fetch_allow_private: bool = False
     feeds: list[FeedConfig] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     config_path: Path | None = None

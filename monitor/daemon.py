@@ -41,7 +41,7 @@ async def run_daemon(app: App) -> None:
         async with busy:
             with app.db.session() as session:
                 feed = session.get(m.Feed, feed_id)
-            result = await pipeline.fetch(feed, client)
+            result = await pipeline.fetch(feed, client, app.settings.fetch_allow_private)
             report = await asyncio.to_thread(pipeline.poll_feed, app.db, feed_id, ruleset, result)
             with app.db.session() as session:
                 feed = session.get(m.Feed, feed_id)

@@ -79,13 +79,13 @@ def sync_config_feeds(db: Database, feeds: list[FeedConfig]) -> None:
                     row.interval_seconds = int(feed.interval)
 
 
-async def fetch(feed: m.Feed, client=None) -> FetchResult:
+async def fetch(feed: m.Feed, client=None, allow_private: bool = False) -> FetchResult:
     if feed.kind == "directory":
         return await asyncio.to_thread(fetch_directory, feed.url)
     from monitor.fetch.http import fetch_http  # imported late: the directory feed needs no HTTP stack
 
     return await fetch_http(client, feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                            body_hash=feed.body_hash)
+                            body_hash=feed.body_hash, allow_private=allow_private)
 
 
 def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
@@ -258,7 +258,7 @@ async def poll_once(db: Database, settings: Settings, ruleset: RuleSet, client=N
         with db.session() as session:
             feed = session.get(m.Feed, feed_id)
         try:
-            result = await fetch(feed, client)
+            result = await fetch(feed, client, settings.fetch_allow_private)
         except Exception as error:  # a fetcher bug must not stop the other feeds
             log.exception("feed %s: fetch crashed", feed.url)
             result = Failed(f"internal error: {type(error).__name__}: {error}")
