@@ -129,6 +129,9 @@ class Article(Base):
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
+    # For version 2+: what changed since the previous version, sentence by sentence, and what
+    # kind of edit it was (monitor/revisions.py). Cosmetic edits are recorded here only.
+    revision: Mapped[dict | None] = mapped_column(JSON)
 
     __table_args__ = (UniqueConstraint("feed_id", "guid", "version", name="uq_article_version"),)
 
