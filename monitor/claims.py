@@ -223,6 +223,7 @@ def analyse(sentence: str) -> Claim:
         if token[:1].isupper() and lowered in lexicon.TITLES:
             continue  # "President" before an alias: a title, not a fact
         terms.append(stem(lowered)[:MAX_TERM])
+    figures = _figures(tokens)
     lowered_text = sentence.lower()
     words = {t.lower() for t in raw_tokens}
     commentary = sum(1 for t in words if t in lexicon.COMMENTARY)
@@ -249,7 +250,32 @@ def analyse(sentence: str) -> Claim:
         dates=frozenset(dates),
         factual=factual,
         salience=salience,
+        figures=figures,
     )
+
+
+def _figures(tokens: list[str]) -> tuple[tuple[str, str], ...]:
+    """Each number with the word it counts: "43 people were killed" → ("n:43", "peopl").
+
+    The counted word is the first content word after the number (within three words);
+    amounts and percentages count their unit.
+    """
+    found = []
+    for i, token in enumerate(tokens):
+        if not token.startswith("n:"):
+            continue
+        unit = token.split(":")[1] if token.count(":") == 2 else ""
+        counted = unit
+        for word in tokens[i + 1 : i + 4]:
+            lowered = word.lower()
+            if word.startswith(("n:", "d:")):
+                break
+            if word.startswith("e:") or lowered in lexicon.STOPWORDS or lowered in lexicon.FRAMING:
+                continue
+            counted = counted or stem(lowered)
+            break
+        found.append((token, counted))
+    return tuple(found)
 
 
 def _is_heading(sentence: str, n_tokens: int) -> bool:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from monitor.claims import key, term_weight
+from monitor import figures
+from monitor.claims import analyse, key, term_weight
 from monitor.model import Claim, Finding, Kind, KnownClaim
 
 # A sentence is "already said" when one earlier sentence covers this share of its weight
@@ -36,6 +37,11 @@ PAIR_COVERED = 0.65
 # A figure the story never had ("$500 billion") is news unless one earlier sentence says
 # nearly all the rest.
 FIGURE_COVERED = 0.75
+# A sentence whose words (figures aside) an earlier one covers this much, and whose figure
+# counts the same thing with another value, reports a changed figure.
+FIGURE_CONTEXT = 0.45
+# Closest earlier sentences kept as a development's evidence (`developments show`).
+EVIDENCE = 3
 # A known claim from another outlet that covers this much of a sentence corroborates it.
 CORROBORATES = 0.6
 # Two entity spellings this close (rapidfuzz ratio, 0–100) are one entity: Zelenskyi / Zelensky.
@@ -143,6 +149,15 @@ def diff_article(
     residual = N * (1.0 - K[best])
     pair = coverage[np.arange(len(claims)), best] + ((residual @ K.T) / totals[:, None]).max(axis=1)
 
+    # Coverage without figures either: "43 people were killed" after "24 people were killed"
+    # says the same thing about a different number — a changed figure, not a new fact.
+    N_core = N.copy()
+    N_core[:, [index[k] for k in vocab if k.startswith("n:")]] = 0.0
+    core_totals = N_core.sum(axis=1)
+    core_totals[core_totals == 0] = 1.0
+    core = (N_core @ K.T) / core_totals[:, None]
+    figure_changes = _figure_changes(claims, known, core, old_keys)
+
     novel_sets: list[set[str]] = []
     for i, claim in enumerate(claims):
         sim = float(coverage[i, best[i]])
@@ -151,14 +166,42 @@ def diff_article(
         is_new = claim.factual and (
             (sim < COVERED and float(pair[i]) < PAIR_COVERED and float(union[i]) < UNION_COVERED)
             or (novel_figure and sim < FIGURE_COVERED)
+            or i in figure_changes
         )
+        if i in figure_changes:
+            sim, closest = figure_changes[i][1], figure_changes[i][0]
         diff.matches.append(SentenceMatch(i, closest, sim, float(union[i]), is_new, pair=float(pair[i])))
         novel_sets.append({k for k in new_weights[i] if k not in old_keys})
         if not is_new and sim >= CORROBORATES and closest.development_id and closest.source != source:
             diff.corroborated.add(closest.development_id)
 
-    _group_new_sentences(diff, claims, novel_sets)
+    _group_new_sentences(diff, claims, novel_sets, figure_changes, old_keys)
+    for finding in diff.findings:
+        first = finding.claim_positions[0]
+        order = np.argsort(-coverage[first])[:EVIDENCE]
+        finding.details["evidence"] = [
+            {"text": known[int(j)].text, "similarity": round(float(coverage[first, j]), 3),
+             "source": known[int(j)].source} for j in order if coverage[first, j] > 0
+        ]
     return diff
+
+
+def _figure_changes(claims: list[Claim], known: list[KnownClaim], core: np.ndarray,
+                    old_keys: set[str]) -> dict[int, tuple[KnownClaim, float, list[tuple[str, str]]]]:
+    """Sentences whose figure replaces an earlier one about the same thing: position →
+    (the earlier claim, how much of the rest it covers, [(old, new) figure tokens])."""
+    changes = {}
+    for i, claim in enumerate(claims):
+        if not claim.factual or not any(key(n) not in old_keys for n in claim.numbers):
+            continue
+        for j in np.argsort(-core[i])[:3]:
+            if core[i, j] < FIGURE_CONTEXT:
+                break
+            pairs = figures.changed_pairs(claim, analyse(known[int(j)].text))
+            if pairs:
+                changes[i] = (known[int(j)], float(core[i, j]), pairs)
+                break
+    return changes
 
 
 def _conflicting(a: Claim, b: Claim) -> bool:
@@ -177,12 +220,16 @@ def _continues(text: str) -> bool:
     return bool(_CONTINUATION.match(text.lstrip("–—-• ")))
 
 
-def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]]) -> None:
+def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]],
+                         figure_changes: dict, old_keys: set[str]) -> None:
     groups: list[list[int]] = []
     for match in diff.matches:
         if not match.new:
             continue
         i = match.position
+        if i in figure_changes:
+            groups.append([i])  # a changed figure is reported on its own, old and new value named
+            continue
         target = None
         best_share = 0.0
         for g, members in enumerate(groups):
@@ -207,8 +254,18 @@ def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]])
         first = diff.matches[members[0]]
         novelty = 1.0 - min(diff.matches[m].similarity for m in members)
         salience = max(claims[m].salience for m in members)
+        kind, details = Kind.NEW_FACT, {}
+        if members[0] in figure_changes:
+            earlier, _, pairs = figure_changes[members[0]]
+            kind = Kind.CHANGED_FIGURE
+            details = {"figures": [{"old": figures.readable(o), "new": figures.readable(n)} for o, n in pairs],
+                       "earlier": earlier.text}
+        elif any(key(d) not in old_keys for d in claims[members[0]].dates):
+            kind = Kind.NEW_DATE
+            details = {"dates": sorted(d[2:] for d in claims[members[0]].dates if d not in old_keys)}
         finding = Finding(
-            kind=Kind.NEW_FACT,
+            kind=kind,
+            details=details,
             text=" ".join(claims[m].text for m in members),
             score=round(min(1.0, salience * (0.6 + 0.4 * novelty)), 3),
             claim_positions=members,

@@ -60,6 +60,7 @@ class Claim:
     dates: frozenset[str]
     factual: bool  # carries a fact: an actor doing something, a number or a date
     salience: float  # 0..1, from what it carries
+    figures: tuple[tuple[str, str], ...] = ()  # (number token, the word it counts: "dead", "usd")
 
 
 @dataclass(frozen=True)

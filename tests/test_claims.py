@@ -18,7 +18,8 @@ def _known(sentences: list[str]) -> list[KnownClaim]:
     return [KnownClaim(id=i, text=s, norm=analyse(s).norm, source="earlier-outlet") for i, s in enumerate(sentences)]
 
 
-ROWS = [(group, row) for group, rows in CASES.items() if group != "near_duplicates_in_one_article" for row in rows]
+ROWS = [(group, row) for group, rows in CASES.items()
+        if group not in ("near_duplicates_in_one_article", "kinds") for row in rows]
 
 
 @pytest.mark.parametrize(("group", "row"), ROWS, ids=[f"{g}-{i}" for i, (g, _) in enumerate(ROWS)])
@@ -55,3 +56,12 @@ def test_one_development_per_new_thing(row):
 )
 def test_canonical_units(text, token):
     assert token in analyse(text).terms
+
+
+@pytest.mark.parametrize("row", CASES["kinds"], ids=[r["kind"] + "-" + str(i) for i, r in enumerate(CASES["kinds"])])
+def test_kind_of_development(row):
+    diff = diff_article([analyse(row["later"])], _known(row["earlier"]), "later-outlet", "title")
+    assert [f.kind for f in diff.findings] == [row["kind"]]
+    if "figures" in row:
+        assert diff.findings[0].details["figures"] == row["figures"]
+        assert diff.findings[0].details["earlier"] == row["earlier"][0]
