@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor import alerts, claims, developments, normalise, stories
+from monitor import alerts, claims, developments, normalise, revisions, stories
 from monitor.config import FeedConfig, Settings
 from monitor.fetch import Failed, Fetched, FetchResult, NotModified
 from monitor.fetch.directory import fetch_directory
-from monitor.model import Kind, KnownClaim, RawEntry
+from monitor.model import Finding, Kind, KnownClaim, RawEntry
 from monitor.rules import RuleSet
 from storage import models as m
 from storage import story_index
@@ -178,16 +178,21 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     session.flush()
 
     known = [] if is_new_story else _known_claims(session, story.id)
-    diff = developments.diff_article(sentence_claims, known, article.source, article.title)
-    dev_rows = _store_findings(session, story, row, diff, previous is not None, now)
-    for position, (text, claim) in enumerate(zip(article.sentences, sentence_claims, strict=True)):
-        match = diff.matches[position] if position < len(diff.matches) else None
+    if previous is None:
+        positions = list(range(len(article.sentences)))
+        diff = developments.diff_article(sentence_claims, known, article.source, article.title)
+        dev_rows = _store_findings(session, story, row, diff.findings, now)
+    else:
+        positions, diff, dev_rows = _revise(session, story, previous, row, article, sentence_claims, known, now)
+    for slot, position in enumerate(positions):
+        match = diff.matches[slot] if slot < len(diff.matches) else None
         finding = match.finding if match else None
         session.add(m.Claim(
-            article_id=row.id, story_id=story.id, position=position, text=text, norm=claim.norm,
+            article_id=row.id, story_id=story.id, position=position, text=article.sentences[position],
+            norm=sentence_claims[position].norm,
             closest_claim_id=match.closest.id if match and match.closest else None,
             similarity=match.similarity if match else None,
-            development_id=dev_rows[finding].id if finding is not None and finding < len(dev_rows) else None,
+            development_id=dev_rows[min(finding, len(dev_rows) - 1)].id if finding is not None and dev_rows else None,
         ))
     for development_id in sorted(diff.corroborated):
         _add_source(session, development_id, row)
@@ -215,13 +220,12 @@ def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
     return [KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3], development_id=r[4]) for r in rows]
 
 
-def _store_findings(session: Session, story: m.Story, article: m.Article, diff, is_revision: bool,
+def _store_findings(session: Session, story: m.Story, article: m.Article, findings: list[Finding],
                     now: datetime) -> list[m.Development]:
     rows = []
-    for finding in diff.findings:
-        kind = Kind.REVISION if is_revision and finding.kind == Kind.NEW_FACT else finding.kind
+    for finding in findings:
         dev = m.Development(
-            story_id=story.id, article_id=article.id, kind=kind, text=finding.text, score=finding.score,
+            story_id=story.id, article_id=article.id, kind=finding.kind, text=finding.text, score=finding.score,
             closest_text=finding.closest_text, closest_similarity=finding.closest_similarity,
             details=finding.details, published_at=article.published_at, detected_at=now,
         )
@@ -230,6 +234,53 @@ def _store_findings(session: Session, story: m.Story, article: m.Article, diff, 
         _add_source(session, dev.id, article)
         rows.append(dev)
     return rows
+
+
+def _revise(session: Session, story: m.Story, previous: m.Article, row: m.Article, article,
+            sentence_claims: list, known: list[KnownClaim], now: datetime):
+    """A new version of an article: record what changed; a substantive edit is one `revision`
+    development carrying what it adds to the story. Only the new sentences become claims."""
+    revision = revisions.compare(previous.title, list(normalise.split_sentences(previous.text)),
+                                 article.title, list(article.sentences))
+    row.revision = revision.to_json()
+    fresh = set(revision.new_sentences())
+    positions = [i for i, sentence in enumerate(article.sentences) if sentence in fresh]
+    candidates = [sentence_claims[i] for i in positions]
+    if revision.title:
+        candidates.append(claims.analyse(article.title))
+    diff = developments.diff_article(candidates, known or [], article.source, article.title) if known else \
+        developments.Diff()
+    if not revision.substantive:
+        return positions, developments.Diff(matches=diff.matches[: len(positions)]), []
+    found = [f for f in diff.findings if f.kind != Kind.NEW_STORY]
+    summary = Finding(
+        kind=Kind.REVISION,
+        text=_revision_text(revision, found),
+        score=max([f.score for f in found], default=0.5 if revision.edit == revisions.Edit.CORRECTION else 0.3),
+        closest_text=found[0].closest_text if found else None,
+        closest_similarity=found[0].closest_similarity if found else None,
+        details={**revision.to_json(), "version": row.version,
+                 "findings": [{"kind": f.kind, "text": f.text, **f.details} for f in found]},
+    )
+    dev_rows = _store_findings(session, story, row, [summary], now)
+    for match in diff.matches:
+        match.finding = 0 if match.new else None
+    return positions, developments.Diff(matches=diff.matches[: len(positions)]), dev_rows
+
+
+def _revision_text(revision: revisions.Revision, found: list[Finding]) -> str:
+    """One readable line for an alert: the kind of edit and what it says now."""
+    if found:
+        body = " ".join(f.text for f in found)
+    elif revision.title:
+        body = f"headline now reads: {revision.title[1]}"
+    elif revision.changed:
+        body = " ".join(new for _, new in revision.changed)
+    elif revision.added:
+        body = " ".join(revision.added)
+    else:
+        body = "removed: " + " ".join(revision.removed)
+    return f"[{revision.edit}] {body}"
 
 
 def _add_source(session: Session, development_id: int, article: m.Article) -> None:

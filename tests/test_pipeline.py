@@ -52,6 +52,28 @@ def test_a_changed_body_is_a_new_version_in_the_same_story(db, tmp_path):
         revision = session.scalars(select(m.Development).where(m.Development.article_id == versions[1].id)).all()
     assert [d.kind for d in revision] == ["revision"]
     assert "March 3" in revision[0].text
+    assert revision[0].details["edit"] == "appended update"
+    assert versions[1].revision["added"] == [
+        "Update: Ukraine's parliament will vote on the agreement on March 3, officials said."]
+
+
+def test_a_cosmetic_edit_is_recorded_but_never_alerts(db, tmp_path):
+    folder = seed_folder(tmp_path)
+    settings = settings_for(folder, tmp_path, db)
+    run_once(db, settings)
+    alerts_before = _count(db, m.Alert)
+    text = (folder / SECOND).read_text()
+    (folder / SECOND).write_text(text.replace("Only time will tell", "Only time will tell,")
+                                 .replace("$500 billion", "$500bn").replace("marathon", "Marathon"))
+    run_once(db, settings)
+    with db.session() as session:
+        latest = session.scalars(select(m.Article).where(m.Article.guid == SECOND)
+                                 .order_by(m.Article.version.desc())).first()
+        assert latest.version == 2 and latest.revision["edit"] == "cosmetic"
+        assert len(latest.revision["cosmetic"]) >= 3  # three sentences (and the title made from the first)
+        assert session.scalar(select(func.count()).select_from(m.Development)
+                              .where(m.Development.article_id == latest.id)) == 0
+    assert _count(db, m.Alert) == alerts_before
 
 
 def test_a_second_outlet_corroborates_instead_of_repeating(db, tmp_path):
