@@ -180,8 +180,10 @@ def _clean(text: str) -> str:
     return text.replace("’", "'").replace("‘", "'")
 
 
+@lru_cache(maxsize=50_000)
 def analyse(sentence: str) -> Claim:
-    """Turn one sentence into a Claim (pure; cached by the caller where it matters)."""
+    """Turn one sentence into a Claim. Pure, so cached: a story's sentences are analysed again
+    when a later report is compared with them."""
     text = _clean(sentence)
     dates: list[str] = []
     numbers: list[str] = []

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from monitor import alerts, claims, developments, normalise, revisions, stories
+from monitor import alerts, claims, developments, normalise, revisions, schedule, stories
 from monitor.config import FeedConfig, Settings
 from monitor.fetch import Failed, Fetched, FetchResult, NotModified
 from monitor.fetch.directory import fetch_directory
@@ -24,7 +25,7 @@ from monitor.rules import RuleSet
 from storage import models as m
 from storage import story_index
 from storage.db import Database
-from storage.queries import load_development_view
+from storage.queries import feed_event_view, load_development_views
 
 log = logging.getLogger("newsmon.pipeline")
 
@@ -79,66 +80,130 @@ def sync_config_feeds(db: Database, feeds: list[FeedConfig]) -> None:
                     row.interval_seconds = int(feed.interval)
 
 
-async def fetch(feed: m.Feed, client=None, allow_private: bool = False) -> FetchResult:
+async def fetch(feed: m.Feed, client=None, allow_private: bool = False, gate=None) -> FetchResult:
     if feed.kind == "directory":
         return await asyncio.to_thread(fetch_directory, feed.url)
     from monitor.fetch.http import fetch_http  # imported late: the directory feed needs no HTTP stack
 
-    return await fetch_http(client, feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                            body_hash=feed.body_hash, allow_private=allow_private)
+    try:
+        return await fetch_http(client, feed.url, etag=feed.etag, last_modified=feed.last_modified,
+                                body_hash=feed.body_hash, allow_private=allow_private, gate=gate)
+    except Exception as error:  # a fetcher bug must not stop the other feeds
+        log.exception("feed %s: fetch crashed", feed.url)
+        return Failed(f"internal error: {type(error).__name__}")
 
 
 def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
-              now: datetime | None = None) -> PollReport:
-    """Store what one fetch brought: every entry in publication order, then the feed's state."""
-    now = now or utcnow()
-    with db.session() as session:
-        feed = session.get(m.Feed, feed_id)
-        feed_url, feed_title = feed.url, feed.title
-    report = PollReport(feed=feed_url, status="fetched")
+              now: datetime | None = None, policy: schedule.Policy | None = None,
+              should_stop: Callable[[], bool] | None = None) -> PollReport:
+    """Store what one fetch brought: every entry in publication order, then the feed's state.
+
+    `should_stop` is asked between entries (the daemon's shutdown): when it says yes, the
+    entries stored so far stay, and the feed's state is left as it was (validators, body
+    hash, due time), so that the next run fetches the whole feed again and stores the rest;
+    the report's status is then "interrupted".
+    """
+    policy = policy or schedule.Policy()
+    report = PollReport(feed="", status="fetched")
     if isinstance(result, Fetched):
-        entries = sorted(result.entries, key=lambda e: e.published_at or now)
-        for raw in entries:
+        with db.session() as session:
+            feed = session.get_one(m.Feed, feed_id)
+            report.feed, feed_title = feed.url, feed.title
+        for raw in sorted(result.entries, key=lambda e: e.published_at or (now or utcnow())):
+            if should_stop is not None and should_stop():
+                report.status = "interrupted"
+                log.warning("feed %s: stopped after %d of %d entries; the rest comes next run",
+                            report.feed, len(report.entries), len(result.entries))
+                return report
             # One transaction per entry: a crash keeps what was done; the rest comes next poll.
             with db.session() as session:
-                outcome = process_entry(session, feed_id, raw, ruleset, now, feed_title or feed_url)
+                outcome = process_entry(session, feed_id, raw, ruleset, now or utcnow(), feed_title or report.feed)
             report.entries.append(outcome)
             if outcome.status != "unchanged":
-                log.info("article %s: %s, story %s, %d development(s)", outcome.article_id, outcome.status,
-                         outcome.story_id, len(outcome.developments))
-        for warning in result.warnings:
-            log.warning("feed %s: %s", feed_url, warning)
+                log.info("article %s: %s, story %s, %d development(s) (feed %s)", outcome.article_id,
+                         outcome.status, outcome.story_id, len(outcome.developments), report.feed)
+            for development_id in outcome.developments:
+                log.info("development %s in story %s (article %s)", development_id, outcome.story_id,
+                         outcome.article_id)
     elif isinstance(result, NotModified):
         report.status = "not_modified"
     else:
         report.status, report.error = "failed", result.error
-        log.warning("feed %s: %s", feed_url, result.error)
-    _record_poll(db, feed_id, result, report, now)
+    _record_poll(db, feed_id, result, report, now or utcnow(), ruleset, policy)
+    if isinstance(result, Fetched):
+        for warning in result.warnings:
+            log.warning("feed %s: %s", report.feed, warning)
+    elif isinstance(result, Failed):
+        log.warning("feed %s: %s", report.feed, result.error)
+    log.debug("polled %s: %s, %d new article(s)", report.feed, report.status, report.new_articles)
     return report
 
 
-def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollReport, now: datetime) -> None:
+def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollReport, now: datetime,
+                 ruleset: RuleSet, policy: schedule.Policy) -> None:
+    """The feed's state after a poll, its next due time, and a feed-health event if its health
+    changed — in one transaction, so the event's alerts exist exactly when the state does."""
+    failed = isinstance(result, Failed)
     with db.session() as session:
-        feed = session.get(m.Feed, feed_id)
+        feed = session.get_one(m.Feed, feed_id)
+        report.feed = feed.url
+        before = (feed.last_error, feed.failures, feed.failing_since)
+        change = schedule.health_change(policy, now, failed=failed, gone=failed and result.gone,
+                                        failing_since=feed.failing_since, down_alerted=feed.down_alerted)
         feed.last_polled_at = now
+        feed.lease_owner, feed.lease_expires_at = None, None
         if isinstance(result, Failed):
             feed.failures += 1
             feed.failing_since = feed.failing_since or now
             feed.last_error = result.error
             if result.gone:
                 feed.enabled = False
-            return
-        feed.failures, feed.failing_since, feed.last_error = 0, None, None
-        feed.last_success_at = now
-        feed.etag = result.etag or feed.etag
-        feed.last_modified = result.last_modified or feed.last_modified
-        feed.ttl_seconds = result.ttl_seconds
-        if isinstance(result, Fetched):
-            feed.body_hash = result.body_hash
-            feed.title = feed.title or result.title
-            feed.articles_seen += report.new_articles
-            if result.new_url:
-                feed.url = result.new_url
+                log.warning("feed %s: disabled: %s (re-add it with `newsmon feeds add`)", feed.url, result.error)
+        else:
+            feed.failures, feed.failing_since, feed.last_error = 0, None, None
+            feed.last_success_at = now
+            feed.etag = result.etag or feed.etag
+            feed.last_modified = result.last_modified or feed.last_modified
+            feed.ttl_seconds = result.ttl_seconds
+            if isinstance(result, Fetched):
+                feed.body_hash = result.body_hash
+                feed.title = feed.title or result.title
+                feed.articles_seen += report.new_articles
+                feed.entry_gap_seconds = schedule.entry_gap(e.published_at for e in result.entries) \
+                    or feed.entry_gap_seconds
+            if result.new_url and result.new_url != feed.url:
+                _move(session, feed, result.new_url)
+        if change is not None:
+            _raise_health_event(session, feed, change, before, now, ruleset)
+        normal = schedule.interval(policy, own_interval=feed.interval_seconds, entry_gap=feed.entry_gap_seconds,
+                                   ttl=feed.ttl_seconds)
+        feed.next_poll_at = schedule.next_poll(
+            policy, now, normal=normal, failures=feed.failures, ttl=feed.ttl_seconds,
+            retry_after=result.retry_after_seconds if isinstance(result, Failed) else None)
+
+
+def _move(session: Session, feed: m.Feed, new_url: str) -> None:
+    """A permanent redirect: poll the new URL from now on (unless another feed has it already)."""
+    taken = session.scalar(select(m.Feed.id).where(m.Feed.url == new_url))
+    if taken is not None:
+        log.warning("feed %s moved to %s, which is already feed %s; keeping the old URL", feed.url, new_url, taken)
+        return
+    log.warning("feed %s moved permanently to %s; the stored URL is updated", feed.url, new_url)
+    feed.url = new_url
+
+
+def _raise_health_event(session: Session, feed: m.Feed, kind: str, before: tuple, now: datetime,
+                        ruleset: RuleSet) -> None:
+    last_error, failures, failing_since = (feed.last_error, feed.failures, feed.failing_since) \
+        if kind == Kind.FEED_DOWN else before
+    event = m.FeedEvent(feed_id=feed.id, kind=kind, feed_url=feed.url, feed_title=feed.title, error=last_error,
+                        failures=failures, failing_since=failing_since, detected_at=now)
+    session.add(event)
+    session.flush()
+    feed.down_alerted = kind == Kind.FEED_DOWN
+    view = feed_event_view(event)
+    log.warning("%s", view.text)
+    alerts.enqueue(session, ruleset, view, now)
 
 
 # --- one entry -----------------------------------------------------------------------------
@@ -184,16 +249,20 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
         dev_rows = _store_findings(session, story, row, diff.findings, now)
     else:
         positions, diff, dev_rows = _revise(session, story, previous, row, article, sentence_claims, known, now)
+    claim_rows = []
     for slot, position in enumerate(positions):
         match = diff.matches[slot] if slot < len(diff.matches) else None
         finding = match.finding if match else None
-        session.add(m.Claim(
-            article_id=row.id, story_id=story.id, position=position, text=article.sentences[position],
-            norm=sentence_claims[position].norm,
-            closest_claim_id=match.closest.id if match and match.closest else None,
-            similarity=match.similarity if match else None,
-            development_id=dev_rows[min(finding, len(dev_rows) - 1)].id if finding is not None and dev_rows else None,
-        ))
+        claim_rows.append({
+            "article_id": row.id, "story_id": story.id, "position": position,
+            "text": article.sentences[position], "norm": sentence_claims[position].norm,
+            "closest_claim_id": match.closest.id if match and match.closest else None,
+            "similarity": match.similarity if match else None,
+            "development_id": dev_rows[min(finding, len(dev_rows) - 1)].id
+            if finding is not None and dev_rows else None,
+        })
+    if claim_rows:
+        session.execute(insert(m.Claim), claim_rows)  # one executemany, not an ORM object per sentence
     for development_id in sorted(diff.corroborated):
         _add_source(session, development_id, row)
 
@@ -204,8 +273,9 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     story_index.count_document(session, list(counts))
     session.flush()
 
+    views = load_development_views(session, [dev.id for dev in dev_rows])
     for dev in dev_rows:
-        alerts.enqueue(session, ruleset, load_development_view(session, dev.id), now)
+        alerts.enqueue(session, ruleset, views[dev.id], now)
     return EntryOutcome(row.id, "version" if previous else "new", story.id,
                         [d.id for d in dev_rows], sorted(diff.corroborated))
 
@@ -231,7 +301,8 @@ def _store_findings(session: Session, story: m.Story, article: m.Article, findin
         )
         session.add(dev)
         session.flush()
-        _add_source(session, dev.id, article)
+        session.add(m.DevelopmentSource(development_id=dev.id, article_id=article.id, source=article.source,
+                                        url=article.url))  # a fresh development: its first source
         rows.append(dev)
     return rows
 
@@ -301,21 +372,33 @@ def due_feeds(db: Database, now: datetime, all_feeds: bool = False) -> list[int]
         return list(session.scalars(query))
 
 
+class Poller:
+    """Fetches concurrently, stores one feed at a time (storage is CPU work under one GIL, and
+    SQLite has one writer). At most 2 × concurrency fetched results wait, so memory stays bounded."""
+
+    def __init__(self, db: Database, settings: Settings, ruleset: RuleSet, client=None) -> None:
+        self.db, self.settings, self.ruleset, self.client = db, settings, ruleset, client
+        self.policy = schedule.Policy.from_settings(settings)
+        self.gate = None
+        if client is not None:
+            from monitor.fetch.http import HostGate
+
+            self.gate = HostGate(total=settings.fetch_concurrency, per_host=settings.fetch_per_host)
+        self._slots = asyncio.Semaphore(2 * settings.fetch_concurrency)
+        self._store = asyncio.Lock()
+        self.should_stop: Callable[[], bool] | None = None
+
+    async def poll(self, feed: m.Feed) -> PollReport:
+        async with self._slots:
+            result = await fetch(feed, self.client, self.settings.fetch_allow_private, self.gate)
+            async with self._store:
+                return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,
+                                               self.policy, self.should_stop)
+
+
 async def poll_once(db: Database, settings: Settings, ruleset: RuleSet, client=None) -> list[PollReport]:
-    """Poll every enabled feed once (the `run --once` job)."""
-    now = utcnow()
-    reports = []
-    for feed_id in due_feeds(db, now, all_feeds=True):
-        with db.session() as session:
-            feed = session.get(m.Feed, feed_id)
-        try:
-            result = await fetch(feed, client, settings.fetch_allow_private)
-        except Exception as error:  # a fetcher bug must not stop the other feeds
-            log.exception("feed %s: fetch crashed", feed.url)
-            result = Failed(f"internal error: {type(error).__name__}: {error}")
-        reports.append(await asyncio.to_thread(poll_feed, db, feed_id, ruleset, result, now))
-        with db.session() as session:
-            feed = session.get(m.Feed, feed_id)
-            interval = feed.interval_seconds or settings.poll_interval
-            feed.next_poll_at = utcnow() + timedelta(seconds=max(interval, feed.ttl_seconds or 0))
-    return reports
+    """Poll every enabled feed once (the `run --once` job), whatever its due time."""
+    with db.session() as session:
+        feeds = list(session.scalars(select(m.Feed).where(m.Feed.enabled.is_(True)).order_by(m.Feed.id)))
+    poller = Poller(db, settings, ruleset, client)
+    return list(await asyncio.gather(*(poller.poll(feed) for feed in feeds)))
