@@ -234,10 +234,37 @@ def developments_show(ctx, development_id: int, as_json: bool) -> None:
         raise click.ClickException(f"no development with id {development_id}")
     if as_json:
         return _emit_json(view.to_json())
-    from notifiers.base import AlertMessage
-    from notifiers.text import render_text
+    click.echo(_explain(view))
 
-    click.echo(render_text(AlertMessage(rule="-", channel="-", alert_id=0, development=view)))
+
+def _explain(view) -> str:
+    """The development and the reason newsmon thinks it is new, for a person."""
+    details = view.details or {}
+    lines = [f"Development #{view.id} [{view.kind}]  score {view.score:.2f}",
+             f"Story #{view.story_id}: {view.story_title}",
+             f"Article #{view.article_id}: {view.article_title}",
+             f"  {view.source} — {view.article_url or 'no URL'}",
+             f"  published {view.published_at:%Y-%m-%d %H:%M} UTC, detected {view.detected_at:%Y-%m-%d %H:%M} UTC",
+             "", "What is new:", f"  {view.text}"]
+    for figure in details.get("figures", []):
+        lines.append(f"  figure changed: {figure['old']} → {figure['new']}  (was: {details.get('earlier')})")
+    if details.get("dates"):
+        lines.append("  dates the story had not had: " + ", ".join(details["dates"]))
+    if details.get("edit"):
+        lines.append(f"  edit: {details['edit']} (version {details.get('version')})")
+    lines.append("")
+    lines.append(f"Reported by {len(view.sources)} source(s): " + ", ".join(s.source for s in view.sources))
+    lines.append("")
+    evidence = details.get("evidence") or ([{"text": view.closest_text, "similarity": view.closest_similarity,
+                                              "source": "?"}] if view.closest_text else [])
+    if not evidence:
+        lines.append("Why new: the first report of this story.")
+    else:
+        lines.append("Why new — the closest things the story had already said "
+                     "(similarity = share of the new text they already held):")
+        for item in evidence:
+            lines.append(f"  {item['similarity']:.2f}  [{item.get('source', '?')}] {item['text']}")
+    return "\n".join(lines)
 
 
 # --- feeds -----------------------------------------------------------------------------------

@@ -56,6 +56,11 @@ def test_run_once_then_list_as_json(workdir):
     assert again.returncode == 0 and "[New" not in again.stdout
     assert (workdir / "data" / "alerts.jsonl").read_text().splitlines() == alerts
 
+    fact = facts[0]
+    explained = newsmon("--config", "newsmon.toml", "developments", "show", str(fact["id"]), cwd=workdir).stdout
+    assert f"Development #{fact['id']} [new_fact]" in explained and "Why new" in explained
+    assert fact["closest_earlier"]["text"] in explained and "[outlet-003]" not in explained
+
     shown = newsmon("--config", "newsmon.toml", "stories", "show", str(stories[0]["id"]), cwd=workdir)
     assert "updated version of the agreement" in shown.stdout
     feeds = json.loads(newsmon("--config", "newsmon.toml", "feeds", "list", "--json", cwd=workdir).stdout)
