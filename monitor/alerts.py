@@ -41,12 +41,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.errors import NotifyError
-from monitor.model import DevelopmentView
+from monitor.model import DevelopmentView, FeedEventView
 from monitor.rules import RuleSet
 from notifiers.base import AlertMessage, Notifier, RateLimited
 from storage.db import Database
-from storage.models import Alert, Development, utcnow
-from storage.queries import load_development_view
+from storage.models import Alert, Development, FeedEvent, utcnow
+from storage.queries import feed_event_view, load_development_view
 
 log = logging.getLogger(__name__)
 
@@ -115,22 +115,26 @@ def default_worker() -> str:
 # --- enqueue: inside the caller's transaction --------------------------------------------
 
 
-def enqueue(session: Session, ruleset: RuleSet, view: DevelopmentView, now: datetime | None = None) -> int:
-    """Add a pending alert for every (rule, channel) the development matches; returns how many are new.
+def enqueue(
+    session: Session, ruleset: RuleSet, view: DevelopmentView | FeedEventView, now: datetime | None = None
+) -> int:
+    """Add a pending alert for every (rule, channel) the development (or feed event) matches;
+    returns how many are new.
 
-    Runs in the caller's transaction (the one that stores the development), so the alerts
-    exist exactly when the development does. Enqueuing again is harmless: rows that exist
-    are left alone — including ones already sent.
+    Runs in the caller's transaction (the one that stores the development or the feed's new
+    state), so the alerts exist exactly when their subject does. Enqueuing again is harmless:
+    rows that exist are left alone — including ones already sent.
     """
     matches = ruleset.match(view)
     if not matches:
         return 0
     now = now or utcnow()
+    subject = "feed_event_id" if isinstance(view, FeedEventView) else "development_id"
     rows = [
         {
             "rule": rule,
             "channel": channel,
-            "development_id": view.id,
+            subject: view.id,
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": now,
@@ -141,7 +145,7 @@ def enqueue(session: Session, ruleset: RuleSet, view: DevelopmentView, now: date
     statement = (
         _insert(session)
         .values(rows)
-        .on_conflict_do_nothing(index_elements=["rule", "development_id", "channel"])
+        .on_conflict_do_nothing(index_elements=["rule", subject, "channel"])
         # RETURNING lists only the rows inserted; rowcount is not reliable for this on every driver.
         .returning(Alert.id)
     )
@@ -239,7 +243,10 @@ def _deliver_one(
             rule=alert.rule,
             channel=alert.channel,
             alert_id=alert.id,
-            development=load_development_view(session, alert.development_id),
+            development=None if alert.development_id is None else load_development_view(
+                session, alert.development_id),
+            feed_event=None if alert.feed_event_id is None else feed_event_view(
+                session.get_one(FeedEvent, alert.feed_event_id)),
         )
         attempts = alert.attempts + 1
 
@@ -353,8 +360,9 @@ def list_alerts(
     if status is not None and status not in STATUSES:
         raise ValueError(f"unknown alert status {status!r}; one of {', '.join(STATUSES)}")
     query = (
-        select(Alert, Development.story_id, Development.kind, Development.text)
-        .join(Development, Development.id == Alert.development_id)
+        select(Alert, Development.story_id, Development.kind, Development.text, FeedEvent)
+        .outerjoin(Development, Development.id == Alert.development_id)
+        .outerjoin(FeedEvent, FeedEvent.id == Alert.feed_event_id)
         .order_by(Alert.created_at.desc(), Alert.id.desc())
         .limit(limit)
     )
@@ -374,11 +382,12 @@ def list_alerts(
             "sent_at": alert.sent_at.isoformat() if alert.sent_at else None,
             "next_attempt_at": alert.next_attempt_at.isoformat() if alert.status in DUE else None,
             "development_id": alert.development_id,
+            "feed_event_id": alert.feed_event_id,
             "story_id": story_id,
-            "kind": kind,
-            "text": text,
+            "kind": kind if event is None else event.kind,
+            "text": text if event is None else feed_event_view(event).text,
         }
-        for alert, story_id, kind, text in session.execute(query)
+        for alert, story_id, kind, text, event in session.execute(query)
     ]
 
 

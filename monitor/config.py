@@ -71,17 +71,29 @@ class Settings(BaseSettings):
     rules_dir: Path = Path("rules")
     seeds_dir: Path = Path("seeds")
     poll_interval: float = 900.0
+    # Adaptive polling stays within these bounds (a feed's own `interval` is taken as given).
+    min_interval: float = 300.0
+    max_interval: float = 4 * 3600.0
+    max_backoff: float = 6 * 3600.0  # the longest wait between tries of a failing feed
+    feed_down_alert_after: float = 6 * 3600.0  # failing this long raises a feed_down alert
     max_sentences: int = 400
     # Refuse feeds on private and loopback addresses (SSRF guard for shared deployments).
     fetch_allow_private: bool = False
+    fetch_concurrency: int = Field(default=8, ge=1, le=256)  # fetches in flight in one process
+    fetch_per_host: int = Field(default=2, ge=1, le=64)  # of which at most this many to one host
+    shutdown_grace: float = 10.0  # seconds in-flight polls get to finish after SIGINT/SIGTERM
     feeds: list[FeedConfig] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     config_path: Path | None = None
 
-    _duration = field_validator("poll_interval", mode="before")(parse_duration)
+    _duration = field_validator("poll_interval", "min_interval", "max_interval", "max_backoff",
+                                "feed_down_alert_after", "shutdown_grace", mode="before")(parse_duration)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
+        if self.min_interval > self.max_interval:
+            raise ValueError(f"min_interval ({self.min_interval:g}s) is longer than max_interval "
+                             f"({self.max_interval:g}s)")
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.data_dir / 'newsmon.db'}"
         if not self.feeds:

@@ -19,6 +19,10 @@ class Kind:
     NEW_DATE = "new_date"
     REVISION = "revision"
     ALL = (NEW_STORY, NEW_FACT, CHANGED_FIGURE, NEW_DATE, REVISION)
+    # Feed health: not developments, but rules select them by kind all the same.
+    FEED_DOWN = "feed_down"
+    FEED_RECOVERED = "feed_recovered"
+    FEED_HEALTH = (FEED_DOWN, FEED_RECOVERED)
 
 
 @dataclass(frozen=True)
@@ -139,4 +143,42 @@ class DevelopmentView:
             else {"text": self.closest_text, "similarity": round(self.closest_similarity or 0.0, 3)},
             "sources": [{"source": s.source, "url": s.url, "article_id": s.article_id} for s in self.sources],
             "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class FeedEventView:
+    """A feed going down or recovering, as rules, notifiers and the JSON output see it."""
+
+    id: int
+    kind: str  # Kind.FEED_DOWN | Kind.FEED_RECOVERED
+    feed_id: int
+    feed_url: str
+    feed_title: str | None
+    error: str | None
+    failures: int
+    failing_since: datetime | None
+    detected_at: datetime
+
+    @property
+    def text(self) -> str:
+        """One sentence for people, and what rule keywords are matched against."""
+        name = self.feed_title or self.feed_url
+        if self.kind == Kind.FEED_RECOVERED:
+            return f"Feed {name} recovered after {self.failures} failed poll(s) (last error: {self.error})"
+        since = f" since {self.failing_since:%Y-%m-%d %H:%M} UTC" if self.failing_since else ""
+        return f"Feed {name} is down{since}: {self.error} ({self.failures} failed poll(s))"
+
+    def to_json(self) -> dict:
+        return {
+            "event_id": self.id,
+            "kind": self.kind,
+            "feed_id": self.feed_id,
+            "feed_url": self.feed_url,
+            "feed_title": self.feed_title,
+            "text": self.text,
+            "error": self.error,
+            "failures": self.failures,
+            "failing_since": self.failing_since.isoformat() if self.failing_since else None,
+            "detected_at": self.detected_at.isoformat(),
         }

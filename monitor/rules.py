@@ -34,11 +34,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from monitor.errors import RuleError
-from monitor.model import DevelopmentView, Kind
+from monitor.model import DevelopmentView, FeedEventView, Kind
 
 RULE_SUFFIXES = (".yaml", ".yml")
 
-KindName = Literal[Kind.ALL]  # one source of truth for the kinds: monitor.model.Kind
+KindName = Literal[Kind.ALL + Kind.FEED_HEALTH]  # one source of truth for the kinds: monitor.model.Kind
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -52,7 +52,7 @@ class Rule(BaseModel):
     channels: tuple[NonEmpty, ...] = Field(min_length=1)
     description: str | None = None
     enabled: bool = True
-    kinds: tuple[KindName, ...] = Kind.ALL
+    kinds: tuple[KindName, ...] = Kind.ALL + Kind.FEED_HEALTH
     # strict: YAML hands over real numbers, and `min_score: yes` must not quietly mean 1.0
     min_score: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
     keywords: tuple[NonEmpty, ...] = ()
@@ -84,7 +84,7 @@ class Rule(BaseModel):
         """`path:line` of the rule's definition, for messages and `newsmon rules list`."""
         return self._where
 
-    def matches(self, view: DevelopmentView) -> bool:
+    def matches(self, view: DevelopmentView | FeedEventView) -> bool:
         """True when the development satisfies every condition the rule sets.
 
         kinds: the development's kind is one of them · min_score: its score is at least this ·
@@ -92,7 +92,14 @@ class Rule(BaseModel):
         text or the story title · exclude_keywords: none of them occurs there · sources: the
         reporting outlet or one of the corroborating outlets is one of them (ignoring case) ·
         stories: the development belongs to one of these stories.
+
+        A feed event (feed_down, feed_recovered) matches on kinds, keywords and
+        exclude_keywords (against its sentence, which names the feed and the error) and
+        sources (the feed's title or URL); a rule that sets min_score or stories is about
+        developments and never matches one.
         """
+        if isinstance(view, FeedEventView):
+            return self._matches_event(view)
         if not self.enabled or view.kind not in self.kinds or view.score < self.min_score:
             return False
         if self.stories and view.story_id not in self.stories:
@@ -102,7 +109,18 @@ class Rule(BaseModel):
             outlets = {view.source.casefold()} | {ref.source.casefold() for ref in view.sources}
             if not wanted & outlets:
                 return False
-        haystack = f"{view.text}\n{view.story_title}"
+        return self._text_matches(f"{view.text}\n{view.story_title}")
+
+    def _matches_event(self, event: FeedEventView) -> bool:
+        if not self.enabled or event.kind not in self.kinds or self.min_score > 0 or self.stories:
+            return False
+        if self.sources:
+            names = {(event.feed_title or "").casefold(), event.feed_url.casefold()}
+            if not {source.casefold() for source in self.sources} & names:
+                return False
+        return self._text_matches(event.text)
+
+    def _text_matches(self, haystack: str) -> bool:
         if self._keywords is not None and not self._keywords.search(haystack):
             return False
         return self._excluded is None or not self._excluded.search(haystack)
@@ -137,7 +155,7 @@ class RuleSet:
     rules: tuple[Rule, ...] = ()
     files: dict[Path, str] = field(default_factory=dict)  # every rule file read → sha256 of its bytes
 
-    def match(self, view: DevelopmentView) -> list[tuple[str, str]]:
+    def match(self, view: DevelopmentView | FeedEventView) -> list[tuple[str, str]]:
         """(rule name, channel) for every enabled rule that matches, in rule order, no repeats."""
         pairs: dict[tuple[str, str], None] = {}
         for rule in self.rules:

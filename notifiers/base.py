@@ -24,19 +24,21 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from monitor.errors import ConfigError, NotifyError
-from monitor.model import DevelopmentView
+from monitor.model import DevelopmentView, FeedEventView
 
 REDACTED = "***"
 
 
 @dataclass(frozen=True)
 class AlertMessage:
-    """One alert to deliver: which rule sent which development to which channel."""
+    """One alert to deliver: which rule sent which development — or which feed event (a feed
+    going down or recovering) — to which channel. Exactly one of the two is set."""
 
     rule: str
     channel: str
     alert_id: int
-    development: DevelopmentView
+    development: DevelopmentView | None = None
+    feed_event: FeedEventView | None = None
 
 
 @runtime_checkable

@@ -106,7 +106,8 @@ class EmailNotifier:
         self.port = self.options.port or DEFAULT_PORTS[self.options.security]
 
     def compose(self, message: AlertMessage) -> EmailMessage:
-        view = message.development
+        view = message.feed_event or message.development
+        assert view is not None
         mail = EmailMessage()
         mail["Subject"] = subject(view)
         mail["From"] = self.options.sender
@@ -116,7 +117,10 @@ class EmailNotifier:
         # For the reader's filters, and to find a mail again from `newsmon alerts list`.
         mail["X-Newsmon-Alert"] = str(message.alert_id)
         mail["X-Newsmon-Rule"] = message.rule
-        mail["X-Newsmon-Story"] = str(view.story_id)
+        if message.development is not None:
+            mail["X-Newsmon-Story"] = str(message.development.story_id)
+        else:
+            mail["X-Newsmon-Feed"] = str(view.feed_id)
         mail.set_content(render_text(message))
         return mail
 

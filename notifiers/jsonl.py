@@ -16,7 +16,8 @@ class JsonlOptions(Options):
 
 
 class JsonlNotifier:
-    """Appends `{...development (docs/json.md)..., "rule", "channel", "alert_id"}` lines to `path`.
+    """Appends `{...development or feed event (docs/json.md)..., "rule", "channel", "alert_id"}`
+    lines to `path`.
 
     Options: `path` — the file; its folder is created when missing.
 
@@ -33,7 +34,9 @@ class JsonlNotifier:
         self.options = parse_options(JsonlOptions, name, options)
 
     def send(self, message: AlertMessage) -> None:
-        record = message.development.to_json() | {
+        subject = message.feed_event or message.development
+        assert subject is not None
+        record = subject.to_json() | {
             "rule": message.rule,
             "channel": message.channel,
             "alert_id": message.alert_id,

@@ -94,7 +94,18 @@ class SlackNotifier:
         )
 
     def payload(self, message: AlertMessage) -> dict[str, Any]:
+        if message.feed_event is not None:
+            event = message.feed_event
+            headline = f"{kind_label(event.kind)}: {one_line(event.feed_title or event.feed_url)}"
+            blocks = [
+                {"type": "header", "text": {"type": "plain_text", "text": _clip(headline, HEADER_LIMIT)}},
+                _section(_escape(_clip(event.text, TEXT_LIMIT))),
+                _context(f"{_link(event.feed_url, event.feed_url)} · feed {event.feed_id}"),
+                _context(f"alert #{message.alert_id} · rule {_escape(message.rule)}"),
+            ]
+            return {"text": _clip(event.text, SECTION_LIMIT), "blocks": blocks}
         view = message.development
+        assert view is not None
         headline = f"{kind_label(view.kind)}: {one_line(view.story_title)}"
         where = _link(view.article_url, view.source) if view.article_url else _escape(view.source)
         blocks: list[dict[str, Any]] = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 import textwrap
 from datetime import UTC, datetime
 
-from monitor.model import DevelopmentView, SourceRef
+from monitor.model import DevelopmentView, FeedEventView, SourceRef
 from notifiers.base import AlertMessage
 
 WIDTH = 100  # wrap long sentences for terminals and plain-text mail readers
@@ -20,6 +20,8 @@ KIND_LABELS = {
     "changed_figure": "Changed figure",
     "new_date": "New date",
     "revision": "Revision",
+    "feed_down": "Feed down",
+    "feed_recovered": "Feed recovered",
 }
 
 
@@ -32,8 +34,10 @@ def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind)
 
 
-def subject(view: DevelopmentView) -> str:
-    """The e-mail subject: `[newsmon] <kind>: <story title>`."""
+def subject(view: DevelopmentView | FeedEventView) -> str:
+    """The e-mail subject: `[newsmon] <kind>: <story title>` (or the feed's title or URL)."""
+    if isinstance(view, FeedEventView):
+        return f"[newsmon] {view.kind}: {one_line(view.feed_title or view.feed_url)}"
     return f"[newsmon] {view.kind}: {one_line(view.story_title)}"
 
 
@@ -68,7 +72,10 @@ def corroborating(view: DevelopmentView) -> list[SourceRef]:
 
 def render_text(message: AlertMessage) -> str:
     """The readable block for one alert (console, e-mail body, Slack fallback)."""
+    if message.feed_event is not None:
+        return render_feed_event(message)
     view = message.development
+    assert view is not None
     source = view.source + (f" — {view.article_url}" if view.article_url else "")
     rows = [
         ("New", one_line(view.text)),
@@ -81,7 +88,27 @@ def render_text(message: AlertMessage) -> str:
         rows.append(("Also from", ", ".join(_source_with_link(ref) for ref in others)))
     rows.append(("Alert", f"#{message.alert_id}, rule {message.rule!r} → {message.channel}"))
 
-    lines = [f"[{kind_label(view.kind)}] {one_line(view.story_title)}  (story {view.story_id})"]
+    return _block(f"[{kind_label(view.kind)}] {one_line(view.story_title)}  (story {view.story_id})", rows)
+
+
+def render_feed_event(message: AlertMessage) -> str:
+    """The readable block for a feed-health alert."""
+    event = message.feed_event
+    assert event is not None
+    rows = [("Feed", f"#{event.feed_id} {event.feed_url}")]
+    if event.kind == "feed_down":
+        rows.append(("Error", f"{event.error} ({event.failures} failed poll(s) in a row)"))
+        if event.failing_since:
+            rows.append(("Since", format_time(event.failing_since)))
+    else:
+        rows.append(("Was", f"{event.error} ({event.failures} failed poll(s))"))
+    rows.append(("Detected", format_time(event.detected_at)))
+    rows.append(("Alert", f"#{message.alert_id}, rule {message.rule!r} → {message.channel}"))
+    return _block(f"[{kind_label(event.kind)}] {one_line(event.feed_title or event.feed_url)}", rows)
+
+
+def _block(headline: str, rows: list[tuple[str, str]]) -> str:
+    lines = [headline]
     for label, value in rows:
         lines.append(
             textwrap.fill(

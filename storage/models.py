@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -70,9 +72,34 @@ class Feed(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     articles_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # Median gap between the feed's recent entries: how often it publishes (adaptive polling).
+    entry_gap_seconds: Mapped[int | None] = mapped_column(Integer)
+    # A feed_down event was raised for the current outage; a success then raises feed_recovered.
+    down_alerted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_feeds_due", "enabled", "next_poll_at"),)
+
+
+class FeedEvent(Base):
+    """A change in a feed's health (`feed_down`, `feed_recovered`): what feed-health alerts carry.
+
+    The feed's URL and title are copied: the event reads the same after the feed moves or goes.
+    """
+
+    __tablename__ = "feed_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    feed_url: Mapped[str] = mapped_column(String(2048))
+    feed_title: Mapped[str | None] = mapped_column(String(512))
+    error: Mapped[str | None] = mapped_column(Text)  # the last error (feed_down) or the one it recovered from
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Story(Base):
@@ -183,13 +210,17 @@ class DevelopmentSource(Base):
 
 
 class Alert(Base):
-    """The outbox. The unique key makes 'never send twice' a database fact."""
+    """The outbox. The unique keys make 'never send twice' a database fact.
+
+    An alert carries exactly one subject: a development, or a feed event (feed health).
+    """
 
     __tablename__ = "alerts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule: Mapped[str] = mapped_column(String(256))
-    development_id: Mapped[int] = mapped_column(ForeignKey("developments.id", ondelete="CASCADE"))
+    development_id: Mapped[int | None] = mapped_column(ForeignKey("developments.id", ondelete="CASCADE"))
+    feed_event_id: Mapped[int | None] = mapped_column(ForeignKey("feed_events.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|sent|failed|dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -200,4 +231,8 @@ class Alert(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("rule", "development_id", "channel", name="uq_alert_key"),)
+    __table_args__ = (
+        UniqueConstraint("rule", "development_id", "channel", name="uq_alert_key"),
+        UniqueConstraint("rule", "feed_event_id", "channel", name="uq_alert_feed_event_key"),
+        CheckConstraint("(development_id IS NULL) <> (feed_event_id IS NULL)", name="ck_alert_one_subject"),
+    )

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.model import DevelopmentView, SourceRef
-from storage.models import Article, Development, DevelopmentSource, Story
+from monitor.model import DevelopmentView, FeedEventView, SourceRef
+from storage.models import Article, Development, DevelopmentSource, FeedEvent, Story
 
 
 def load_development_views(session: Session, development_ids: Iterable[int]) -> dict[int, DevelopmentView]:
@@ -63,3 +63,9 @@ def load_development_view(session: Session, development_id: int) -> DevelopmentV
     if view is None:
         raise LookupError(f"no development with id {development_id}")
     return view
+
+
+def feed_event_view(event: FeedEvent) -> FeedEventView:
+    return FeedEventView(id=event.id, kind=event.kind, feed_id=event.feed_id, feed_url=event.feed_url,
+                         feed_title=event.feed_title, error=event.error, failures=event.failures,
+                         failing_since=event.failing_since, detected_at=event.detected_at)

@@ -447,6 +447,7 @@ def test_list_alerts_filters_and_fields(db, tmp_path):
         "sent_at": (T0 + timedelta(minutes=5)).isoformat(),
         "next_attempt_at": None,
         "development_id": view.id,
+        "feed_event_id": None,
         "story_id": view.story_id,
         "kind": "new_fact",
         "text": "The council approved the flood budget.",

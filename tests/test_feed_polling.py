@@ -1,0 +1,210 @@
+"""Feeds served on 127.0.0.1 that change, answer 304, fail, move and go away: what is stored on
+the feed, what alerts go out, and what `newsmon feeds list` shows. Time is driven, not slept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from feedserver import FeedServer, Reply
+from sqlalchemy import func, select
+
+from monitor import alerts, pipeline
+from monitor.config import FeedConfig
+from monitor.fetch.http import make_client
+from monitor.model import Kind
+from monitor.rules import load_rules
+from monitor.schedule import Policy
+from notifiers import build_notifiers
+from storage import models as m
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+POLICY = Policy(default_interval=900, min_interval=300, max_interval=14400, max_backoff=21600,
+                down_after=6 * 3600, jitter=0.0)
+TOPICS = ["harbour", "railway", "orchard", "glacier", "vineyard", "lighthouse", "quarry", "meadow"]
+
+
+def rss(count: int, *, ttl: int | None = None, title: str = "Wire") -> bytes:
+    """A feed whose entry i is published i hours after T0 - 1 day, each about its own topic."""
+    items = []
+    for i in range(count):
+        when = format_datetime(T0 - timedelta(days=1) + timedelta(hours=i), usegmt=True)
+        topic = TOPICS[i % len(TOPICS)]
+        items.append(f"<item><guid>g{i}</guid><title>The {topic} reopened in town {i}</title>"
+                     f"<pubDate>{when}</pubDate><description>Workers in town {i} said the {topic} "
+                     f"reopened on Monday after {i + 2} weeks of repairs costing {i + 3} million euros."
+                     f"</description></item>")
+    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+            f"<link>http://x/</link>{ttl_tag}{''.join(items)}</channel></rss>").encode()
+
+
+class Harness:
+    def __init__(self, db, tmp_path):
+        self.db = db
+        rules = tmp_path / "rules"
+        rules.mkdir()
+        (rules / "all.yaml").write_text("name: everything\nchannels: [jsonl]\n")
+        self.ruleset = load_rules(rules, {"jsonl"})
+        self.jsonl = tmp_path / "alerts.jsonl"
+        self.notifiers = build_notifiers({"jsonl": _channel(self.jsonl)})
+
+    def add(self, url: str) -> int:
+        pipeline.sync_config_feeds(self.db, [FeedConfig(url=url)])
+        with self.db.session() as session:
+            return session.scalar(select(m.Feed.id).where(m.Feed.url == url))
+
+    def poll(self, feed_id: int, now: datetime) -> pipeline.PollReport:
+        feed = self.feed(feed_id)
+
+        async def fetch():
+            client = make_client()
+            try:
+                return await pipeline.fetch(feed, client, allow_private=True)
+            finally:
+                await client.aclose()
+
+        return pipeline.poll_feed(self.db, feed_id, self.ruleset, asyncio.run(fetch()), now, POLICY)
+
+    def feed(self, feed_id: int) -> m.Feed:
+        with self.db.session() as session:
+            return session.get_one(m.Feed, feed_id)
+
+    def deliver(self, now: datetime) -> list[dict]:
+        alerts.deliver_due(self.db, self.notifiers, now=now)
+        return [json.loads(line) for line in self.jsonl.read_text().splitlines()] if self.jsonl.exists() else []
+
+    def count(self, model) -> int:
+        with self.db.session() as session:
+            return session.scalar(select(func.count()).select_from(model))
+
+
+def _channel(path):
+    from monitor.config import ChannelConfig
+
+    return ChannelConfig(kind="jsonl", path=str(path))
+
+
+@pytest.fixture
+def harness(db, tmp_path):
+    return Harness(db, tmp_path)
+
+
+def test_a_changing_feed_then_304s_that_cost_nothing(harness):
+    entries = {"n": 2}
+    with FeedServer() as server:
+        server.route("/rss", lambda seen: _versioned(seen, entries["n"]))
+        feed_id = harness.add(server.url("/rss"))
+
+        first = harness.poll(feed_id, T0)
+        assert (first.status, first.new_articles) == ("fetched", 2)
+        entries["n"] = 3  # the publisher adds an entry: a new ETag
+        second = harness.poll(feed_id, T0 + timedelta(minutes=20))
+        assert (second.status, second.new_articles) == ("fetched", 1)
+        articles = harness.count(m.Article)
+
+        before = harness.feed(feed_id)
+        third = harness.poll(feed_id, T0 + timedelta(minutes=40))
+        assert third.status == "not_modified"
+        assert server.requests_to("/rss")[-1].headers["if-none-match"] == '"v3"'
+    after = harness.feed(feed_id)
+    assert harness.count(m.Article) == articles == 3
+    assert after.articles_seen == 3 and after.failures == 0 and after.last_error is None
+    assert after.last_polled_at == T0 + timedelta(minutes=40) > before.last_polled_at
+    assert (after.etag, after.body_hash, after.title) == (before.etag, before.body_hash, "Wire")
+    # Hourly entries: polled every half hour, within the bounds.
+    assert after.entry_gap_seconds == 3600
+    assert after.next_poll_at == T0 + timedelta(minutes=40, seconds=1800)
+
+
+def _versioned(seen, count: int) -> Reply:
+    etag = f'"v{count}"'
+    if seen.headers.get("if-none-match") == etag:
+        return Reply(304, headers={"ETag": etag})
+    return Reply(200, rss(count), {"ETag": etag, "Content-Type": "application/rss+xml"})
+
+
+def test_a_failing_feed_backs_off_alerts_once_when_down_and_once_when_it_recovers(harness):
+    state = {"up": False}
+    with FeedServer() as server:
+        server.route("/rss", lambda seen: Reply(200, rss(2), {"Content-Type": "application/rss+xml"})
+                     if state["up"] else Reply(404, b"nope"))
+        feed_id = harness.add(server.url("/rss"))
+
+        waits, now = [], T0
+        for _ in range(5):  # fails for 1 + 2 + 4 + 8 quarter hours … polled when due
+            report = harness.poll(feed_id, now)
+            assert report.status == "failed" and report.error == "HTTP 404"
+            feed = harness.feed(feed_id)
+            waits.append((feed.next_poll_at - now).total_seconds())
+            now = feed.next_poll_at
+        assert waits == [900, 1800, 3600, 7200, 14400]
+        assert feed.failures == 5 and feed.failing_since == T0 and feed.last_error == "HTTP 404"
+        assert harness.count(m.FeedEvent) == 0  # the 5th poll was at T0 + 3h45: not down for 6 h yet
+        harness.poll(feed_id, now)  # T0 + 7h45: down
+        assert harness.count(m.FeedEvent) == 1
+        harness.poll(feed_id, now + timedelta(hours=6))  # still down: no second event
+        assert harness.count(m.FeedEvent) == 1
+
+        state["up"] = True
+        recovered = harness.poll(feed_id, now + timedelta(hours=12))
+        assert recovered.status == "fetched"
+        harness.poll(feed_id, now + timedelta(hours=13))
+    lines = harness.deliver(now + timedelta(hours=14))
+    health = [line for line in lines if line["kind"] in Kind.FEED_HEALTH]
+    assert [line["kind"] for line in health] == ["feed_down", "feed_recovered"]
+    assert health[0]["error"] == "HTTP 404" and health[0]["feed_url"].endswith("/rss")
+    assert "is down since 2025-03-01 12:00 UTC: HTTP 404" in health[0]["text"]
+    assert health[1]["failures"] == 7 and health[1]["rule"] == "everything"
+    feed = harness.feed(feed_id)
+    assert (feed.failures, feed.failing_since, feed.last_error, feed.down_alerted) == (0, None, None, False)
+    assert len({line["alert_id"] for line in lines}) == len(lines)
+    assert harness.deliver(now + timedelta(hours=15)) == lines  # nothing sent twice
+
+
+def test_retry_after_and_ttl_are_floors(harness):
+    with FeedServer() as server:
+        server.reply("/busy", Reply(503, b"", {"Retry-After": "7200"}))
+        server.feed("/slow", rss(3, ttl=180))  # <ttl> in minutes: 3 hours
+        busy, slow = harness.add(server.url("/busy")), harness.add(server.url("/slow"))
+        harness.poll(busy, T0)
+        harness.poll(slow, T0)
+    assert harness.feed(busy).next_poll_at == T0 + timedelta(hours=2)
+    assert harness.feed(busy).last_error == "HTTP 503"
+    assert harness.feed(slow).ttl_seconds == 3 * 3600
+    assert harness.feed(slow).next_poll_at == T0 + timedelta(hours=3)
+
+
+def test_410_disables_the_feed_and_says_so(harness, tmp_path):
+    with FeedServer() as server:
+        server.reply("/gone", Reply(410, b"gone"))
+        feed_id = harness.add(server.url("/gone"))
+        harness.poll(feed_id, T0)
+    feed = harness.feed(feed_id)
+    assert not feed.enabled and feed.last_error == "HTTP 410: the feed is gone"
+    assert [line["kind"] for line in harness.deliver(T0)] == ["feed_down"]
+    assert pipeline.due_feeds(harness.db, T0 + timedelta(days=30)) == []
+
+
+@pytest.mark.parametrize("second_answer", ["fetched", "not_modified"])
+def test_a_permanent_redirect_moves_the_feed(harness, second_answer):
+    with FeedServer() as server:
+        server.feed("/new", rss(2), etag='"e"')
+        feed_id = harness.add(server.url("/old"))
+        if second_answer == "not_modified":
+            harness.poll(feed_id, T0)  # 404 first: nothing stored, no validators
+            server.redirect("/old", "/new", status=301)
+            with harness.db.session() as session:  # as if /old had served the same body before
+                session.get_one(m.Feed, feed_id).etag = '"e"'
+        else:
+            server.redirect("/old", "/new", status=308)
+        report = harness.poll(feed_id, T0 + timedelta(hours=1))
+        assert report.status == second_answer
+        assert harness.feed(feed_id).url == server.url("/new")
+        server.redirect("/temp", "/new", status=302)
+        temp = harness.add(server.url("/temp"))
+        harness.poll(temp, T0)
+        assert harness.feed(temp).url == server.url("/temp")  # a temporary hop moves nothing
