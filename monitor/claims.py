@@ -188,6 +188,9 @@ def analyse(sentence: str) -> Claim:
     dates: list[str] = []
     numbers: list[str] = []
     entities: list[str] = []
+    text = _ATTRIBUTION_TAIL.sub(".", text)
+    text = _ORDINAL.sub(lambda m: " " + lexicon.ORDINALS.get(m.group(1), m.group(0)) + " ", text)
+    text = _TIME_OF_DAY.sub(" ", text)  # "7:48 am", "10.32 GMT": when, not how many
     text = _replace_dates(text, dates)
     text = _replace_numbers(text, numbers)
 
@@ -235,8 +238,10 @@ def analyse(sentence: str) -> Claim:
     all_terms = frozenset(terms) | frozenset(entities) | frozenset(dates) | frozenset(numbers)
     concrete = len(set(terms) - {stem(w) for w in lexicon.COMMENTARY})
     factual = bool(numbers or dates or entities) or concrete >= 5
-    if _is_heading(sentence, len(raw_tokens)):
+    if _is_heading(sentence, len(raw_tokens)) and not (entities and concrete >= 2):
         factual = False
+    if concrete <= 1 and (numbers or dates) and not entities:
+        factual = False  # a dateline or timestamp: "PUBLISHED: THURSDAY, MAY 2, 2013, 1:32 PM"
     if commentary >= 2 and not (numbers or dates) and (speculative or commentary >= 3 or not entities):
         factual = False
     if any(p in lowered_text for p in lexicon.COMMENTARY_PHRASES):
@@ -278,6 +283,18 @@ def _figures(tokens: list[str]) -> tuple[tuple[str, str], ...]:
             break
         found.append((token, counted))
     return tuple(found)
+
+
+# "…, according to a report from WCCO-TV Channel 4." / "…, the regional government said.":
+# who reports a fact is not part of it, and unseen outlet names would weigh as news.
+_ATTRIBUTION_TAIL = re.compile(
+    r"(?:,\s*according to [^,.;]{1,80}|,\s*(?:the\s+)?[\w .'-]{1,60}?\s+(?:said|says|reported|told [\w .'-]{1,40}))"
+    r"(?:\s+on\s+(?:its|his|her|their)\s+[\w ]{1,20})?\s*[.!]?\s*$")
+_ORDINAL = re.compile(r"\b(\d{1,2}(?:st|nd|rd|th))\b", re.IGNORECASE)
+_TIME_OF_DAY = re.compile(
+    r"\b\d{1,2}\s?[:.]\s?\d{2}\s*(?:a\.?m\.?|p\.?m\.?)?(?:\s*\(?\s*\d{3,4}\s*GMT[^)]*\)?)?"
+    r"(?:\s*(?:GMT|UTC|BST|CET|CEST|EST|EDT|PST|PDT|ET|PT))?|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am|pm)\b",
+    re.IGNORECASE)
 
 
 def _is_heading(sentence: str, n_tokens: int) -> bool:

@@ -114,3 +114,9 @@ SENTENCE_STARTERS = frozenset(
 LIGHT = frozenset(
     ["includ", "met", "meet", "need", "make", "made", "take", "took", "give", "gave", "get", "got", "put", "come", "came", "go", "went", "ongo", "seen", "see", "hold", "held", "keep", "kept", "set", "use", "show", "bring", "brought", "aim", "part", "parti", "side", "way", "thing", "origin", "initi", "other", "new", "mani", "sever", "various", "continu", "regard", "involv", "call", "given"]
 )
+
+# "1st" and "first" are one word; ordinals are sequence, not figures.
+ORDINALS = {
+    "1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "5th": "fifth", "6th": "sixth",
+    "7th": "seventh", "8th": "eighth", "9th": "ninth", "10th": "tenth",
+}
