@@ -121,17 +121,13 @@ def run(ctx: click.Context, once: bool) -> None:
 
 async def _poll_once(app: App, ruleset):
     from monitor import pipeline
+    from monitor.fetch.http import make_client
 
-    client = None
-    if any(f.kind == "http" for f in app.settings.feeds):
-        from monitor.fetch.http import make_client
-
-        client = make_client()
+    client = make_client()  # feeds added with `feeds add` are in the database, not the config
     try:
         return await pipeline.poll_once(app.db, app.settings, ruleset, client)
     finally:
-        if client is not None:
-            await client.aclose()
+        await client.aclose()
 
 
 # --- stories ---------------------------------------------------------------------------------
@@ -277,7 +273,8 @@ def feeds() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON (fields: docs/json.md).")
 @click.pass_context
 def feeds_list(ctx: click.Context, as_json: bool) -> None:
-    """Every feed with its status, last error and next poll."""
+    """Every feed with its status, last success, last error, next poll and articles seen."""
+    from monitor import feeds as manage
     from monitor import pipeline
     from storage.listing import list_feeds
 
@@ -287,11 +284,86 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
         data = list_feeds(session)
     if as_json:
         return _emit_json(data)
-    for f in data:
-        click.echo(f"#{f['id']:<4} {f['status']:<8} {f['articles_seen']:>5} articles  {f['url']}")
-        if f["last_error"]:
-            click.echo(f"       last error: {f['last_error']} ({f['failures']} failure(s) in a row)")
-        click.echo(f"       last success: {f['last_success_at'] or 'never'}; next poll: {f['next_poll_at'] or 'now'}")
+    if not data:
+        click.echo("no feeds yet — try `newsmon feeds add URL`")
+    now = datetime.now(UTC)
+    for row in data:
+        click.echo("\n".join(manage.describe(row, now)))
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--interval", help="Poll this feed on its own interval (e.g. 10m) instead of adaptively.")
+@click.option("--full-text", is_flag=True, help="Fetch each entry's article page (entries with only a summary).")
+@click.pass_context
+def feeds_add(ctx: click.Context, url: str, interval: str | None, full_text: bool) -> None:
+    """Check a feed URL once and add it; given a web page, find the feeds it advertises.
+
+    \b
+    Examples:
+      newsmon feeds add https://www.example.org/world/rss.xml --interval 10m
+      newsmon feeds add https://www.example.org/          # a page: lists its feed links
+    """
+    from monitor import feeds as manage
+    from monitor.errors import FeedError
+
+    app = _app(ctx)
+    seconds = _duration(interval, "--interval")
+    if not url.startswith(("http://", "https://")):
+        feed_id, note = manage.add(app.db, url, interval=seconds, full_text=full_text)
+        return click.echo(f"feed #{feed_id} {note}: folder {url}")
+    found = asyncio.run(manage.check(url, app.settings))
+    if not found.ok and len(found.links) == 1:
+        click.echo(f"{url} is a web page; it advertises the feed {found.links[0].url}")
+        found = asyncio.run(manage.check(found.links[0].url, app.settings))
+    if not found.ok and found.links:
+        click.echo(f"{url} is a web page that advertises {len(found.links)} feeds:")
+        for link in found.links:
+            click.echo(f"  {link.url}" + (f"  ({link.title})" if link.title else ""))
+        raise click.ClickException("add one of them with `newsmon feeds add URL`")
+    if not found.ok:
+        raise FeedError(url, found.error or "not a feed")
+    feed_id, note = manage.add(app.db, found.url, title=found.title, interval=seconds, full_text=full_text)
+    click.echo(f"feed #{feed_id} {note}: {found.title or 'untitled'} — {found.entries} entries ({found.url})")
+
+
+def _duration(value: str | None, hint: str) -> float | None:
+    try:
+        return parse_duration(value) if value else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint=hint) from None
+
+
+@feeds.command("remove")
+@click.argument("feed")
+@click.pass_context
+def feeds_remove(ctx: click.Context, feed: str) -> None:
+    """Stop watching a feed, given its id or URL (one with articles is kept, disabled)."""
+    from monitor import feeds as manage
+
+    click.echo(manage.remove(_app(ctx).db, feed))
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def feeds_import(ctx: click.Context, opml: str) -> None:
+    """Add every feed of an OPML file (as exported by feed readers); they are checked when polled."""
+    from pathlib import Path
+
+    from monitor import feeds as manage
+
+    added, known = manage.import_opml(_app(ctx).db, Path(opml))
+    click.echo(f"{len(added)} feed(s) added, {len(known)} already watched")
+
+
+@feeds.command("export")
+@click.pass_context
+def feeds_export(ctx: click.Context) -> None:
+    """Print every enabled HTTP feed as OPML (for feed readers, or `feeds import` elsewhere)."""
+    from monitor import feeds as manage
+
+    click.echo(manage.export_opml(_app(ctx).db), nl=False)
 
 
 # --- alerts ----------------------------------------------------------------------------------

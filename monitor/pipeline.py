@@ -78,6 +78,10 @@ def sync_config_feeds(db: Database, feeds: list[FeedConfig]) -> None:
                 row.from_config = True
                 if feed.interval:
                     row.interval_seconds = int(feed.interval)
+        configured = {feed.url for feed in feeds}
+        for url, row in known.items():  # a feed taken out of the config file can be removed
+            if row.from_config and url not in configured:
+                row.from_config = False
 
 
 async def fetch(feed: m.Feed, client=None, allow_private: bool = False, gate=None) -> FetchResult:

@@ -180,6 +180,34 @@ async def fetch_http(
     )
 
 
+async def fetch_page(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_redirects: int = DEFAULT_MAX_REDIRECTS,
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
+    allow_private: bool = False,
+) -> tuple[str, bytes]:
+    """A web page's final URL and body, with a feed's limits (for feed discovery).
+
+    Raises FeedError(url, sentence) for anything that is not a 2xx page.
+    """
+    try:
+        start = httpx.URL(url)
+        async with asyncio.timeout(deadline_seconds):
+            download = await _download(client, start, None, None, max_bytes, max_redirects, allow_private)
+    except TimeoutError:
+        raise FeedError(redact(url), f"timed out after {deadline_seconds:g} s") from None
+    except _Refused as refused:
+        raise FeedError(redact(url), refused.failed.error) from None
+    except httpx.HTTPError as error:
+        raise FeedError(redact(url), describe_http_error(error, client.timeout, start)) from None
+    except httpx.InvalidURL:
+        raise FeedError(redact(url), "not a valid URL") from None
+    return download.url, download.body or b""
+
+
 async def _download(
     client: httpx.AsyncClient,
     start: httpx.URL,
