@@ -128,6 +128,9 @@ class Answer:
     split: list[int] = field(default_factory=list)  # later docs the grouper put elsewhere
 
 
+EMBEDDER = None  # set by --semantic: the optional extra's sentence embeddings (gold grouping only)
+
+
 def detect_gold_grouping(case: Case) -> Answer:
     """diff_article on each later document, the earlier documents' sentences as known claims."""
     answer = Answer()
@@ -136,7 +139,12 @@ def detect_gold_grouping(case: Case) -> Answer:
         article = normalise.normalise(doc.entry, doc.entry.published_at, default_source=doc.entry.source)
         analysed = [claims_mod.analyse(s) for s in article.sentences]
         if k:
-            diff = developments.diff_article(analysed, known, article.source, article.title)
+            semantic = None
+            if EMBEDDER is not None:
+                texts = list(article.sentences)
+                semantic = developments.Semantic(known=EMBEDDER.similarity(texts, [c.text for c in known]),
+                                                 within=EMBEDDER.similarity(texts, texts))
+            diff = developments.diff_article(analysed, known, article.source, article.title, semantic)
             answer.reported[k] = {p for f in diff.findings for p in f.claim_positions}
             answer.matches[k] = diff.matches
         known += [KnownClaim(id=len(known) + i + 1, text=c.text, norm=c.norm, source=article.source)
@@ -439,7 +447,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/quality.md")
     parser.add_argument("--errors", action="store_true", help="list every miss and false alarm")
+    parser.add_argument("--semantic", action="store_true",
+                        help="also use sentence embeddings (needs newsmon[semantic]); implies --no-docs")
     args = parser.parse_args(argv)
+    if args.semantic:
+        from monitor.semantic import Embedder
+
+        global EMBEDDER
+        EMBEDDER = Embedder()
+        args.no_docs = True
     results = measure()
     print_summary(results)
     if args.errors:

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     max_sentences: int = 400
     # Refuse feeds on private and loopback addresses (SSRF guard for shared deployments).
     fetch_allow_private: bool = False
+    # Sentence embeddings as extra evidence that something was already said (newsmon[semantic]).
+    semantic_matching: bool = False
     fetch_concurrency: int = Field(default=8, ge=1, le=256)  # fetches in flight in one process
     fetch_per_host: int = Field(default=2, ge=1, le=64)  # of which at most this many to one host
     shutdown_grace: float = 10.0  # seconds in-flight polls get to finish after SIGINT/SIGTERM

@@ -42,6 +42,14 @@ FIGURE_COVERED = 0.75
 FIGURE_CONTEXT = 0.45
 # Closest earlier sentences kept as a development's evidence (`developments show`).
 EVIDENCE = 3
+# With the semantic extra: an earlier sentence this close in meaning (cosine of MiniLM
+# embeddings) has already said it, whatever the words; two new sentences of one article this
+# close tell the same new thing. Set on bench/quality.py's labelled cases (docs/quality.md).
+SEMANTIC_COVERED = 0.7
+SEMANTIC_SAME = 0.6
+# … but only when the words overlap at least this much: embeddings alone also find "close"
+# a sentence that adds a new detail to a known frame.
+SEMANTIC_LEXICAL_FLOOR = 0.2
 # A known claim from another outlet that covers this much of a sentence corroborates it.
 CORROBORATES = 0.6
 # Two entity spellings this close (rapidfuzz ratio, 0–100) are one entity: Zelenskyi / Zelensky.
@@ -89,11 +97,20 @@ def _unify_spellings(new_keys: set[str], old_keys: set[str]) -> dict[str, str]:
     return mapping
 
 
+@dataclass(frozen=True)
+class Semantic:
+    """Sentence-embedding cosines from the optional semantic extra (monitor/semantic.py)."""
+
+    known: np.ndarray  # the article's sentences × the story's sentences
+    within: np.ndarray  # the article's sentences × themselves
+
+
 def diff_article(
     claims: list[Claim],
     known: list[KnownClaim],
     source: str,
     title: str,
+    semantic: Semantic | None = None,
 ) -> Diff:
     """Decide which sentences of an article are developments of its story."""
     diff = Diff()
@@ -163,8 +180,13 @@ def diff_article(
         sim = float(coverage[i, best[i]])
         closest = known[int(best[i])]
         novel_figure = any(key(n) not in old_keys for n in claim.numbers)
+        said_otherwise = semantic is not None and float(semantic.known[i].max()) >= SEMANTIC_COVERED \
+            and sim >= SEMANTIC_LEXICAL_FLOOR
+        if said_otherwise and float(semantic.known[i].max()) > sim:
+            closest = known[int(semantic.known[i].argmax())]
         is_new = claim.factual and (
-            (sim < COVERED and float(pair[i]) < PAIR_COVERED and float(union[i]) < UNION_COVERED)
+            (sim < COVERED and float(pair[i]) < PAIR_COVERED and float(union[i]) < UNION_COVERED
+             and not said_otherwise)
             or (novel_figure and sim < FIGURE_COVERED)
             or i in figure_changes
         )
@@ -175,7 +197,8 @@ def diff_article(
         if not is_new and sim >= CORROBORATES and closest.development_id and closest.source != source:
             diff.corroborated.add(closest.development_id)
 
-    _group_new_sentences(diff, claims, novel_sets, figure_changes, old_keys)
+    _group_new_sentences(diff, claims, novel_sets, figure_changes, old_keys,
+                         semantic.within if semantic is not None else None)
     for finding in diff.findings:
         first = finding.claim_positions[0]
         order = np.argsort(-coverage[first])[:EVIDENCE]
@@ -221,7 +244,7 @@ def _continues(text: str) -> bool:
 
 
 def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]],
-                         figure_changes: dict, old_keys: set[str]) -> None:
+                         figure_changes: dict, old_keys: set[str], within: np.ndarray | None) -> None:
     groups: list[list[int]] = []
     for match in diff.matches:
         if not match.new:
@@ -241,6 +264,8 @@ def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]],
                 continue  # a dated sentence reports its own event (a timeline entry)
             shared = {k for m in members for k in novel[m]} & novel[i]
             share = sum(1.0 for k in shared if not k.startswith(("n:", "d:")))
+            if within is not None and max(float(within[i, m]) for m in members) >= SEMANTIC_SAME:
+                share += 1.0  # the embeddings say the two sentences tell the same thing
             if share >= 1.0 and share > best_share:
                 target, best_share = g, share
         if _continues(claims[i].text) and groups and groups[-1][-1] == i - 1 \

@@ -99,7 +99,7 @@ async def fetch(feed: m.Feed, client=None, allow_private: bool = False, gate=Non
 
 def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
               now: datetime | None = None, policy: schedule.Policy | None = None,
-              should_stop: Callable[[], bool] | None = None) -> PollReport:
+              should_stop: Callable[[], bool] | None = None, embedder=None) -> PollReport:
     """Store what one fetch brought: every entry in publication order, then the feed's state.
 
     `should_stop` is asked between entries (the daemon's shutdown): when it says yes, the
@@ -121,7 +121,8 @@ def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
                 return report
             # One transaction per entry: a crash keeps what was done; the rest comes next poll.
             with db.session() as session:
-                outcome = process_entry(session, feed_id, raw, ruleset, now or utcnow(), feed_title or report.feed)
+                outcome = process_entry(session, feed_id, raw, ruleset, now or utcnow(), feed_title or report.feed,
+                                        embedder)
             report.entries.append(outcome)
             if outcome.status != "unchanged":
                 log.info("article %s: %s, story %s, %d development(s) (feed %s)", outcome.article_id,
@@ -212,7 +213,7 @@ def _raise_health_event(session: Session, feed: m.Feed, kind: str, before: tuple
 
 # --- one entry -----------------------------------------------------------------------------
 def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSet, now: datetime,
-                  default_source: str) -> EntryOutcome:
+                  default_source: str, embedder=None) -> EntryOutcome:
     article = normalise.normalise(raw, now, default_source=default_source)
     previous = session.scalars(
         select(m.Article).where(m.Article.feed_id == feed_id, m.Article.guid == article.guid)
@@ -249,7 +250,8 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     known = [] if is_new_story else _known_claims(session, story.id)
     if previous is None:
         positions = list(range(len(article.sentences)))
-        diff = developments.diff_article(sentence_claims, known, article.source, article.title)
+        diff = developments.diff_article(sentence_claims, known, article.source, article.title,
+                                         _semantic(embedder, list(article.sentences), known))
         dev_rows = _store_findings(session, story, row, diff.findings, now)
     else:
         positions, diff, dev_rows = _revise(session, story, previous, row, article, sentence_claims, known, now)
@@ -282,6 +284,14 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
         alerts.enqueue(session, ruleset, views[dev.id], now)
     return EntryOutcome(row.id, "version" if previous else "new", story.id,
                         [d.id for d in dev_rows], sorted(diff.corroborated))
+
+
+def _semantic(embedder, sentences: list[str], known: list[KnownClaim]) -> developments.Semantic | None:
+    """Embedding cosines for the optional semantic extra; None when it is off."""
+    if embedder is None or not known or not sentences:
+        return None
+    return developments.Semantic(known=embedder.similarity(sentences, [k.text for k in known]),
+                                 within=embedder.similarity(sentences, sentences))
 
 
 def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
@@ -391,13 +401,18 @@ class Poller:
         self._slots = asyncio.Semaphore(2 * settings.fetch_concurrency)
         self._store = asyncio.Lock()
         self.should_stop: Callable[[], bool] | None = None
+        self.embedder = None
+        if settings.semantic_matching:
+            from monitor.semantic import default_embedder  # the optional extra: imported only when on
+
+            self.embedder = default_embedder()
 
     async def poll(self, feed: m.Feed) -> PollReport:
         async with self._slots:
             result = await fetch(feed, self.client, self.settings.fetch_allow_private, self.gate)
             async with self._store:
                 return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,
-                                               self.policy, self.should_stop)
+                                               self.policy, self.should_stop, self.embedder)
 
 
 async def poll_once(db: Database, settings: Settings, ruleset: RuleSet, client=None) -> list[PollReport]:
