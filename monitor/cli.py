@@ -37,7 +37,11 @@ def _setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # Libraries' own chatter (a line per request, per scheduler tick, per migration step)
+    # only at debug; newsmon's info lines are the ones a person reads.
+    for chatty in ("httpx", "apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level) if root.level > logging.DEBUG
+                                           else logging.DEBUG)
 
 
 class NewsmonGroup(click.Group):

@@ -1,21 +1,24 @@
 """schedule: the long-lived daemon (`newsmon run`).
 
-    loop until SIGINT/SIGTERM:
-        reload the rules if SIGHUP came or a rule file changed (a broken file keeps the old rules)
-        claim due feeds (next_poll_at <= now) under a lease, as many as there are free slots
-        poll each: fetch concurrently, store one at a time (pipeline.Poller)
-        every DELIVERY_EVERY seconds: deliver due alerts from the outbox
+    APScheduler jobs, until SIGINT/SIGTERM:
+        every IDLE s:              claim due feeds (next_poll_at <= now) under a lease, as many as
+                                   there are free slots; poll each: fetch concurrently, store one
+                                   at a time (pipeline.Poller)
+        every DELIVERY_EVERY s:    deliver due alerts from the outbox
+        every RULES_CHECK_EVERY s: reload the rules if SIGHUP came or a rule file changed
+                                   (a broken file keeps the old rules)
 
 Due times live in the database (`feeds.next_poll_at`, set by `pipeline._record_poll` from
 `monitor/schedule.py`: per-feed interval, adaptation, backoff, jitter), so a restart continues
 where it stopped and several workers on one PostgreSQL share the feeds: each claims due feeds
 with `SELECT … FOR UPDATE SKIP LOCKED` and a lease that expires if the worker dies.
 
-Why no APScheduler: every feed's next time changes after every poll (adaptive intervals,
-backoff, Retry-After) and must be in the database anyway; a scheduler's in-memory job table
-would be a second copy of that state to keep in step, and its shutdown cancels running jobs
-outright, where we want a grace period. One loop that asks the database "what is due?" is
-the whole scheduler.
+APScheduler drives it: three jobs — claim due feeds every second, deliver the outbox every
+15 s, look at the rules folder every 5 s — each running alone and coalescing missed runs.
+Each feed's own time is not an APScheduler job but `feeds.next_poll_at` in the database:
+it changes after every poll (adaptive interval, backoff, Retry-After), must survive a
+restart, and must be shared by several workers; the claim job asks the database what is due.
+Polls run as the daemon's own tasks, so stopping can give them a grace period.
 
 Stopping. The first SIGINT/SIGTERM stops claiming feeds; polls in flight get
 `shutdown_grace` seconds to finish. After that, fetches still running are abandoned and a
@@ -27,11 +30,11 @@ and stores what is missing; entries already stored are recognised and cost nothi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from datetime import datetime, timedelta
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, or_, select, update
 
 from monitor import alerts, pipeline
@@ -70,35 +73,58 @@ class Daemon:
         poller = pipeline.Poller(app.db, app.settings, ruleset, client)
         poller.should_stop = lambda: self._abandon
         self._install_signals()
-        tasks: set[asyncio.Task] = set()
-        deliver: asyncio.Task | None = None
-        loop = asyncio.get_running_loop()
-        last_delivery = last_rules_check = -1e9
+        self._tasks: set[asyncio.Task] = set()
+        self._delivery: asyncio.Task | None = None
+        self._poller, self._notifiers = poller, notifiers
+        scheduler = self._scheduler()
         log.warning("newsmon running as %s: %d feed(s); stop with Ctrl-C", self.worker, _count(app.db))
+        scheduler.start()
         try:
-            while not self.stop.is_set():
-                if self.reload_wanted or loop.time() - last_rules_check >= RULES_CHECK_EVERY:
-                    last_rules_check = loop.time()
-                    poller.ruleset = self._maybe_reload(poller.ruleset)
-                free = 2 * app.settings.fetch_concurrency - len(tasks)
-                for feed in claim_due_feeds(app.db, pipeline.utcnow(), self.worker, free, LEASE):
-                    task = asyncio.create_task(self._poll(poller, feed), name=f"poll {feed.url}")
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                if (deliver is None or deliver.done()) and loop.time() - last_delivery >= DELIVERY_EVERY:
-                    last_delivery = loop.time()
-                    deliver = asyncio.create_task(self._deliver(notifiers))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), IDLE)
-            log.warning("stopping: %d poll(s) in flight get %gs to finish", len(tasks), app.settings.shutdown_grace)
-            await self._wind_down(tasks, deliver)
+            await self.stop.wait()
+            scheduler.shutdown(wait=False)  # no new claims, deliveries or reloads from here on
+            log.warning("stopping: %d poll(s) in flight get %gs to finish", len(self._tasks),
+                        app.settings.shutdown_grace)
+            await self._wind_down(self._tasks, self._delivery)
         finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
             release_leases(app.db, self.worker)
             await client.aclose()
             from notifiers import close_notifiers
 
             close_notifiers(notifiers)
         log.warning("stopped")
+
+    def _scheduler(self) -> AsyncIOScheduler:
+        """APScheduler drives the daemon with three jobs: claim due feeds (every IDLE seconds),
+        deliver the outbox, look at the rules folder. Each job runs alone (max_instances=1) and
+        missed runs collapse into one (coalesce): a slow poll never piles up work."""
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        now = pipeline.utcnow()
+        common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None, "next_run_time": now}
+        scheduler.add_job(self._claim, "interval", seconds=IDLE, id="claim-due-feeds", **common)
+        scheduler.add_job(self._start_delivery, "interval", seconds=DELIVERY_EVERY, id="deliver", **common)
+        scheduler.add_job(self._check_rules, "interval", seconds=RULES_CHECK_EVERY, id="rules", **common)
+        self._scheduler_ref = scheduler
+        return scheduler
+
+    async def _claim(self) -> None:
+        """Start a poll for each due feed this worker can lease, up to its free slots."""
+        if self.stop.is_set():
+            return
+        free = 2 * self.app.settings.fetch_concurrency - len(self._tasks)
+        for feed in claim_due_feeds(self.app.db, pipeline.utcnow(), self.worker, free, LEASE):
+            task = asyncio.create_task(self._poll(self._poller, feed), name=f"poll {feed.url}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start_delivery(self) -> None:
+        # Our own task, not the job itself, so that stopping can give it the grace period.
+        if not self.stop.is_set() and (self._delivery is None or self._delivery.done()):
+            self._delivery = asyncio.create_task(self._deliver(self._notifiers))
+
+    async def _check_rules(self) -> None:
+        self._poller.ruleset = self._maybe_reload(self._poller.ruleset)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -109,6 +135,9 @@ class Daemon:
     def _want_reload(self) -> None:
         self.reload_wanted = True
         self._bad_rules = None  # SIGHUP: try even a folder that failed before
+        scheduler = getattr(self, "_scheduler_ref", None)
+        if scheduler is not None and scheduler.running:
+            scheduler.modify_job("rules", next_run_time=pipeline.utcnow())  # now, not in 5 s
 
     def _maybe_reload(self, current: RuleSet) -> RuleSet:
         """The rules to use from now on: new ones if the folder changed and loads, else `current`."""
