@@ -75,12 +75,15 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(f"{title}\n\n{text}".encode()).hexdigest()
 
 
-def normalise(raw: RawEntry, fetched_at: datetime, default_source: str = "unknown") -> Article:
+def normalise(raw: RawEntry, fetched_at: datetime, default_source: str = "unknown",
+              sentences: bool = True) -> Article:
+    """`sentences=False` leaves the costly sentence split out: enough to compare content hashes
+    (an unchanged entry, the common case on every poll, costs no more than that)."""
     text = clean_text(html_to_text(raw.body) if raw.body_is_html else raw.body)
-    sentences = split_sentences(text)
     title = clean_text(html_to_text(raw.title) if raw.title and "<" in raw.title else (raw.title or ""))
     if not title:
-        title = sentences[0] if sentences else "(untitled)"
+        first = split_sentences(text.split("\n", 1)[0])  # sentences never span lines
+        title = first[0] if first else "(untitled)"
         title = title if len(title) <= 140 else title[:137].rsplit(" ", 1)[0] + "…"
     url = canonical_url(raw.url)
     source = raw.source or (urlsplit(url).hostname if url and url.startswith("http") else None) or default_source
@@ -91,6 +94,6 @@ def normalise(raw: RawEntry, fetched_at: datetime, default_source: str = "unknow
         source=source,
         published_at=raw.published_at or fetched_at,
         text=text,
-        sentences=sentences,
+        sentences=split_sentences(text) if sentences else (),
         content_hash=content_hash(title, text),
     )
