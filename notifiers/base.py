@@ -128,3 +128,14 @@ def one_of(options: BaseModel, first: str, second: str) -> None:
     given = [name for name in (first, second) if getattr(options, name) is not None]
     if len(given) != 1:
         raise ValueError(f"set exactly one of {first} or {second}")
+
+
+def refuse_inline_secret(data: Any, key: str, what: str, short: str | None = None) -> Any:
+    """A `model_validator(mode="before")` body: secrets come from `<key>_env` or `<key>_file`,
+    never from the config file itself (it is often in version control)."""
+    if isinstance(data, dict) and key in data:
+        raise ValueError(
+            f"the {what} is a secret: name an environment variable ({key}_env) "
+            f"or a file ({key}_file) that holds it, never the {short or what} itself"
+        )
+    return data

@@ -13,7 +13,15 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from monitor.errors import NotifyError
-from notifiers.base import AlertMessage, Options, one_of, parse_options, read_secret, redact
+from notifiers.base import (
+    AlertMessage,
+    Options,
+    one_of,
+    parse_options,
+    read_secret,
+    redact,
+    refuse_inline_secret,
+)
 from notifiers.text import render_text, subject
 
 log = logging.getLogger(__name__)
@@ -47,12 +55,7 @@ class EmailOptions(Options):
     @model_validator(mode="before")
     @classmethod
     def _no_inline_password(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "password" in data:
-            raise ValueError(
-                "the password is a secret: name an environment variable (password_env) "
-                "or a file (password_file) that holds it, never the password itself"
-            )
-        return data
+        return refuse_inline_secret(data, "password", "password")
 
     @field_validator("to", mode="before")
     @classmethod

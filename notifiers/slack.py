@@ -14,7 +14,16 @@ from pydantic import Field, model_validator
 
 from monitor import USER_AGENT
 from monitor.errors import ConfigError, NotifyError
-from notifiers.base import AlertMessage, Options, RateLimited, one_of, parse_options, read_secret, redact
+from notifiers.base import (
+    AlertMessage,
+    Options,
+    RateLimited,
+    one_of,
+    parse_options,
+    read_secret,
+    redact,
+    refuse_inline_secret,
+)
 from notifiers.text import corroborating, kind_label, one_line, published, why_new
 
 # Slack's limits (api.slack.com/reference/block-kit/blocks): longer texts are refused with 400.
@@ -56,12 +65,7 @@ class SlackOptions(Options):
     @model_validator(mode="before")
     @classmethod
     def _no_inline_url(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "webhook_url" in data:
-            raise ValueError(
-                "the webhook URL is a secret: name an environment variable (webhook_url_env) "
-                "or a file (webhook_url_file) that holds it, never the URL itself"
-            )
-        return data
+        return refuse_inline_secret(data, "webhook_url", "webhook URL", "URL")
 
     @model_validator(mode="after")
     def _one_source(self) -> SlackOptions:
