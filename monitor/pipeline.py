@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
@@ -214,24 +214,25 @@ def _raise_health_event(session: Session, feed: m.Feed, kind: str, before: tuple
 # --- one entry -----------------------------------------------------------------------------
 def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSet, now: datetime,
                   default_source: str, embedder=None) -> EntryOutcome:
-    article = normalise.normalise(raw, now, default_source=default_source)
+    article = normalise.normalise(raw, now, default_source=default_source, sentences=False)
     previous = session.scalars(
         select(m.Article).where(m.Article.feed_id == feed_id, m.Article.guid == article.guid)
         .order_by(m.Article.version.desc()).limit(1)
     ).first()
     if previous is not None and previous.content_hash == article.content_hash:
         return EntryOutcome(previous.id, "unchanged", previous.story_id)
+    article = replace(article, sentences=normalise.split_sentences(article.text))
 
     sentence_claims = [claims.analyse(s) for s in article.sentences]
-    counts = stories.term_counts(article.title, sentence_claims)
-    dfs, documents = story_index.document_frequencies(session, list(counts))
-    vec = stories.vector(counts, dfs, documents + 1)
+    reading = stories.read(article.title, sentence_claims)
+    dfs, documents = story_index.document_frequencies(session, list(reading.counts))
+    profile = stories.profile(reading, dfs, documents + 1)
 
     if previous is not None:
         story = session.get(m.Story, previous.story_id)
     else:
-        found = story_index.candidates(session, vec, stories.query_terms(vec), article.published_at - LOOK_BACK)
-        story_id, _ = stories.choose_story(found)
+        found = story_index.candidates(session, profile, article.published_at - stories.QUIET_PERIOD)
+        story_id, _similarity, _why = stories.choose_story(profile, found)
         story = session.get(m.Story, story_id) if story_id else None
     is_new_story = story is None
     if story is None:
@@ -275,8 +276,8 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     story.article_count += 1
     story.first_seen = min(story.first_seen, article.published_at)
     story.last_seen = max(story.last_seen, article.published_at)
-    story_index.add_to_story(session, story, vec, article.published_at)
-    story_index.count_document(session, list(counts))
+    story_index.add_to_story(session, story, profile, article.published_at)
+    story_index.count_document(session, list(reading.counts))
     session.flush()
 
     views = load_development_views(session, [dev.id for dev in dev_rows])
@@ -294,14 +295,24 @@ def _semantic(embedder, sentences: list[str], known: list[KnownClaim]) -> develo
                                  within=embedder.similarity(sentences, sentences))
 
 
+# A story is compared with at most this many of its latest distinct claims. Long-running
+# stories (weeks of live coverage, syndicated copies) would otherwise make each new article
+# cost more than the last; what was said 5 000 sentences ago is rarely what a report repeats.
+MAX_KNOWN_CLAIMS = 3000
+
+
 def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
     rows = session.execute(
         select(m.Claim.id, m.Claim.text, m.Claim.norm, m.Article.source, m.Claim.development_id)
         .join(m.Article, m.Article.id == m.Claim.article_id)
         .where(m.Claim.story_id == story_id)
-        .order_by(m.Claim.id)
+        .order_by(m.Claim.id.desc())
+        .limit(2 * MAX_KNOWN_CLAIMS)
     )
-    return [KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3], development_id=r[4]) for r in rows]
+    distinct: dict[str, KnownClaim] = {}
+    for r in rows:  # newest first; the first report of a sentence (the oldest) wins below
+        distinct[r[2]] = KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3], development_id=r[4])
+    return sorted(distinct.values(), key=lambda k: k.id)[-MAX_KNOWN_CLAIMS:]
 
 
 def _store_findings(session: Session, story: m.Story, article: m.Article, findings: list[Finding],

@@ -1,67 +1,329 @@
 """cluster: which story does an article report on? Pure decisions over term vectors.
 
-An article is a TF-IDF vector of its terms: entities count double (they tell one event from
-another of the same kind), title words count double (the headline names the event).
-A story is the sum of its articles' vectors. The article joins the most similar candidate
-story (cosine) if it is similar enough, else it opens a new story. Candidates come from
-the inverted index (storage/story_index.py), never from a scan of all stories.
+1. `read(title, claims)` — what the article is about, before any statistics: weighted term
+   counts (names weigh more than other words; the headline and the lead — the first body
+   sentence that says something — more than the rest; years in the text are terms of their
+   own) and its *actors*: the names its headline or lead gives and the article keeps using.
+2. `profile(reading, dfs, documents)` — a TF-IDF vector (IDF from the articles seen so far)
+   cut to its MAX_TERMS strongest terms: what identifies the event, not every detail.
+3. The inverted index (storage/story_index.py) finds the stories that share those terms;
+   a story is the sum of its articles' vectors and knows which actors its headlines name.
+4. `choose_story(profile, candidates)` — the most similar candidate (cosine to the story's
+   summed vector) if it is similar enough and its actors do not conflict; else a new story.
+
+"The same kind of event with other people is another story": a candidate is refused when
+the article's actors are unknown to the story *and* the story's core actors (named in the
+headlines of at least half its articles) never appear in the article. Shared vocabulary
+("arrested on suspicion of DUI", "checks into rehab") cannot outweigh that.
+
+Every constant here was measured with bench/story_grouping.py; see docs/quality.md for what
+was tuned and on which file.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import NamedTuple
 
-from monitor.claims import analyse, key
+from monitor.claims import analyse, stem
 from monitor.model import Claim
 
-# Cosine similarity at which an article joins a story. Measured on the ECB+ dev set and the
-# seeds (bench/story_grouping.py); see docs/quality.md.
-SAME_STORY = 0.22
-ENTITY_WEIGHT = 2.0
+# Cosine between an article and a story's summed vector at which the article joins it.
+SAME_STORY = 0.2
+# A story nobody joined for QUIET_PERIOD is dormant; an article revives it only with a
+# match this strong (about the median cosine of articles joining stories of their own event).
+QUIET_PERIOD = timedelta(days=7)
+REVIVE = 0.45
+# Terms kept per article vector: its strongest, by TF-IDF. Enough to name the event (who,
+# where, what), not so many that shared background paragraphs decide; also bounds the index.
+MAX_TERMS = 20
+ENTITY_WEIGHT = 3.0  # a name counts three times a plain word
 TITLE_WEIGHT = 2.0
-QUERY_TERMS = 20  # the article's strongest terms used to look up candidate stories
+LEAD_WEIGHT = 2.0
+YEAR_WEIGHT = 2.0
+# A figure of two or more digits ("20-13", "$334 million", "magnitude 6.1"): reports of one
+# event repeat its figures, reports of another event of the same kind have other ones.
+# (Figures that change as a story develops, like a death toll, cost one shared term.)
+NUMBER_WEIGHT = 2.0
+# An actor: a name of the headline or lead that the article uses in at least this many
+# sentences — whom or where the article is about. A short item has none and is grouped by
+# similarity alone; with 3 or 4, names in passing count too (docs/quality.md).
+ACTOR_MENTIONS = 5
+# A story's core actors are named in the headlines of at least this share of its articles.
+CORE_SHARE = 0.5
+
+YEAR = "y:"  # "y:2013": a year written in the text
+ACTOR = "h:"  # index rows "h:<name>": how many of a story's articles have <name> as an actor
+
+# Capitalised, but naming a time rather than an actor: "on Sunday", "Dec. 14", "11:06 PM CEST".
+# Reports of one event name different days; reports of two events share weekdays.
+_TIME_WORDS = frozenset(stem(w) for w in [
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "today", "yesterday", "tonight",
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "gmt", "utc", "est", "edt", "cst", "cdt", "mst", "mdt", "pst", "pdt", "bst", "cet", "cest",
+    "ist", "et", "pt", "am", "pm",
+])
+_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’-]*")
+# A year standing alone: "in 2013", "Sep 27, 2013", "27 / 09 / 2013"; not "$2013", "2013th".
+_YEAR = re.compile(r"(?<![\w$€£.,])((?:19|20)\d\d)(?![\w%]|\.\d|,\d)")
+_YEAR_VALUE = re.compile(r"(?:19|20)\d\d")  # counted once, as y:…
+_MIN_LEAD_TERMS = 4  # a lead says something; "Posted: Apr 02, 2009 11:06 PM" does not
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What an article is about, before statistics of other articles come in."""
+
+    counts: Counter[str]  # term → weighted count
+    actors: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An article as the grouping sees it."""
+
+    vector: dict[str, float]  # its MAX_TERMS strongest terms, TF-IDF, unit length
+    terms: frozenset[str]  # every term it uses, to tell what it never mentions
+    actors: frozenset[str]
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """A story the index found, with what the decision needs to know about it."""
+
     story_id: int
     dot: float  # Σ article weight × story weight over shared terms
     mass: float  # Σ story weight², the story vector's squared norm
+    articles: int = 1
+    dormant: bool = False  # nobody joined it for QUIET_PERIOD
+    known: frozenset[str] = frozenset()  # which of the article's actors the story already names
+    actors: Mapping[str, float] = field(default_factory=dict)  # its actors → articles naming them
+
+    @property
+    def cosine(self) -> float:
+        return self.dot / math.sqrt(self.mass) if self.mass > 0 else 0.0
+
+    def core_actors(self) -> set[str]:
+        floor = max(1.0, CORE_SHARE * self.articles)
+        return {name for name, count in self.actors.items() if count >= floor}
+
+
+class Choice(NamedTuple):
+    """A decision; unpacks as (story_id, similarity, reason)."""
+
+    story_id: int | None  # None: open a new story
+    similarity: float  # cosine to the chosen story, or to the best one refused
+    reason: str
+
+
+# --- reading an article ----------------------------------------------------------------------
+def _is_headline(text: str) -> bool:
+    """Headline case ("Saints Place Bush On IR", "CHARGERS' WILLIAMS ARRESTED"): capitals
+    there say nothing about names."""
+    words = [w for w in _WORD.findall(text) if len(w) > 3]
+    if len(words) < 3:
+        return False
+    shouting = sum(1 for w in words if w.isupper())
+    titled = sum(1 for w in words[1:] if w[0].isupper())
+    return shouting >= 0.7 * len(words) or titled >= 0.6 * (len(words) - 1)
+
+
+def _key(word: str) -> str:
+    return word.lower().replace("’", "'").removesuffix("'s").rstrip("'")
+
+
+def _case_evidence(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
+    """How often each word is written lower-case, and capitalised, inside running sentences."""
+    lower: Counter[str] = Counter()
+    upper: Counter[str] = Counter()
+    for text in texts:
+        if _is_headline(text):
+            continue
+        for word in _WORD.findall(text)[1:]:
+            if word[0].islower():
+                lower[_key(word)] += 1
+            elif not word.isupper():
+                upper[_key(word)] += 1
+    return lower, upper
+
+
+def _recased(text: str, lower: Counter[str], upper: Counter[str]) -> str | None:
+    """The sentence in the case the article's running text gives its words, or None if
+    nothing changes. In a headline a word is a name only if the article writes it
+    capitalised; a sentence's first word is lower-cased when the article writes it so."""
+    headline = _is_headline(text)
+    first_word = _WORD.search(text)
+    first = first_word.start() if first_word else -1
+    changed = False
+
+    def fix(match: re.Match) -> str:
+        nonlocal changed
+        word = match.group(0)
+        key = _key(word)
+        if headline:
+            if upper[key] > lower[key]:
+                new = word.capitalize() if word.isupper() and len(word) > 3 else word
+            elif word.isupper() and len(word) <= 3 and not lower[key]:
+                new = word  # an acronym: "DUI", "IBF"
+            else:
+                new = word.lower()
+        elif match.start() == first and lower[key] > upper[key]:
+            new = word.lower()
+        else:
+            return word
+        changed = changed or new != word
+        return new
+
+    recased = _WORD.sub(fix, text)
+    return recased if changed else None
+
+
+def _weighted_terms(claim: Claim) -> dict[str, float]:
+    """A sentence's terms and their weights. A name and the same word in lower case are one
+    term ("Bush" / "bush"): what differs is how much it counts."""
+    out: dict[str, float] = {}
+    for term in claim.terms:
+        if term.startswith("n:"):
+            value = term.rsplit(":", 1)[1]
+            if len(value) > 1 and not _YEAR_VALUE.fullmatch(value):
+                out[term] = NUMBER_WEIGHT  # "20-13", "$334 million", "6.1": this event's figures
+            continue
+        if term.startswith("d:"):
+            continue  # a day without its year: reports of one event name different days
+        if term.startswith("e:"):
+            word = term[2:]
+            out[word] = 1.0 if word in _TIME_WORDS else ENTITY_WEIGHT
+        else:
+            out.setdefault(term, 1.0)
+    for year in _YEAR.findall(claim.text):
+        out[YEAR + year] = YEAR_WEIGHT
+    return out
+
+
+def _names(claim: Claim) -> set[str]:
+    return {e[2:] for e in claim.entities if e[2:] not in _TIME_WORDS}
+
+
+def _says_something(claim: Claim) -> bool:
+    return sum(1 for t in claim.terms if not t.startswith(("n:", "d:"))) >= _MIN_LEAD_TERMS
+
+
+def read(title: str, claims: list[Claim]) -> Reading:
+    """Weighted term counts and actors of an article (headline `title`, sentences `claims`)."""
+    title = title.strip()
+    lower, upper = _case_evidence([c.text for c in claims] + ([title] if title else []))
+
+    def reread(claim: Claim) -> Claim:
+        recased = _recased(claim.text, lower, upper)
+        return analyse(recased) if recased is not None else claim
+
+    body = [reread(c) for c in claims if c.text != title] if title else [reread(c) for c in claims]
+    parts: list[tuple[Claim, float]] = [(reread(analyse(title)), TITLE_WEIGHT)] if title else []
+    head = [parts[0][0]] if parts else []
+    lead_found = False
+    for claim in body:
+        boost = 1.0
+        if not lead_found and _says_something(claim):
+            boost, lead_found = LEAD_WEIGHT, True
+            head.append(claim)
+        parts.append((claim, boost))
+
+    counts: Counter[str] = Counter()
+    mentions: Counter[str] = Counter()
+    for claim, boost in parts:
+        for term, weight in _weighted_terms(claim).items():
+            counts[term] += boost * weight
+        mentions.update(_names(claim))
+    named_in_head = set().union(*(_names(c) for c in head)) if head else set()
+    actors = frozenset(n for n in named_in_head if mentions[n] >= ACTOR_MENTIONS)
+    return Reading(counts=counts, actors=actors)
 
 
 def term_counts(title: str, claims: list[Claim]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for claim in [analyse(title), *claims] if title else claims:
-        boost = TITLE_WEIGHT if claim.text == title else 1.0
-        for term in claim.terms:
-            if term.startswith("n:"):
-                continue  # figures change as a story develops; they do not identify it
-            counts[key(term)] += boost * (ENTITY_WEIGHT if term.startswith("e:") else 1.0)
-    return counts
+    return read(title, claims).counts
 
 
+# --- statistics and decisions ----------------------------------------------------------------
 def idf(df: int, documents: int) -> float:
     return math.log((documents + 1) / (df + 1)) + 1.0
 
 
-def vector(counts: Counter[str], dfs: dict[str, int], documents: int) -> dict[str, float]:
-    """Sub-linear TF × IDF, unit length."""
-    weights = {t: (1.0 + math.log(c)) * idf(dfs.get(t, 0), documents) for t, c in counts.items()}
+def vector(counts: Mapping[str, float], dfs: Mapping[str, int], documents: int,
+           limit: int | None = None) -> dict[str, float]:
+    """Sub-linear TF × IDF of the `limit` strongest terms (all if None), unit length."""
+    weights = {t: (1.0 + math.log(c)) * idf(dfs.get(t, 0), documents) for t, c in counts.items() if c >= 1}
+    if limit is not None and len(weights) > limit:
+        weights = dict(sorted(weights.items(), key=lambda item: (-item[1], item[0]))[:limit])
     norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
     return {t: w / norm for t, w in weights.items()}
 
 
-def query_terms(vec: dict[str, float]) -> list[str]:
-    return [t for t, _ in sorted(vec.items(), key=lambda item: -item[1])[:QUERY_TERMS]]
+def profile(reading: Reading, dfs: Mapping[str, int], documents: int) -> Profile:
+    return Profile(vector=vector(reading.counts, dfs, documents, MAX_TERMS), terms=frozenset(reading.counts),
+                   actors=reading.actors)
 
 
-def choose_story(candidates: list[Candidate]) -> tuple[int | None, float]:
-    """The best candidate story and its cosine, or (None, best cosine) for a new story."""
-    best_id, best = None, 0.0
+def as_candidate(story_id: int, members: list[Profile], article: Profile, dormant: bool = False) -> Candidate:
+    """What the index returns for a story made of `members`, looked up by `article`
+    (storage/story_index.py computes the same from its rows)."""
+    summed: Counter[str] = Counter()
+    actors: Counter[str] = Counter()
+    for member in members:
+        summed.update(member.vector)
+        actors.update(member.actors)
+    named = set(summed) | set(actors)
+    return Candidate(
+        story_id=story_id,
+        dot=sum(w * summed.get(t, 0.0) for t, w in article.vector.items()),
+        mass=sum(w * w for w in summed.values()),
+        articles=len(members),
+        dormant=dormant,
+        known=frozenset(article.actors & named),
+        actors={name: count for name, count in actors.items() if count >= max(1.0, CORE_SHARE * len(members))},
+    )
+
+
+def query_terms(profile: Profile) -> list[str]:
+    """The terms to look candidates up by: the whole (already cut) vector, strongest first."""
+    return [t for t, _ in sorted(profile.vector.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def conflict(profile: Profile, candidate: Candidate) -> tuple[set[str], set[str]]:
+    """(the article's actors the story never named, the story's core actors the article never
+    mentions). Both non-empty: other people, another story."""
+    unknown = set(profile.actors) - set(candidate.known)
+    absent = {name for name in candidate.core_actors() if name not in profile.terms}
+    return unknown, absent
+
+
+def choose_story(profile: Profile, candidates: list[Candidate]) -> Choice:
+    """The most similar acceptable candidate, or a new story (story_id None) and why."""
+    best: Candidate | None = None
+    refused: tuple[float, str] = (0.0, "no candidate story")
     for candidate in candidates:
-        cosine = candidate.dot / math.sqrt(candidate.mass) if candidate.mass > 0 else 0.0
-        if cosine > best:
-            best_id, best = candidate.story_id, cosine
-    return (best_id, best) if best >= SAME_STORY else (None, best)
+        cosine = candidate.cosine
+        bar = REVIVE if candidate.dormant else SAME_STORY
+        if cosine < bar:
+            if cosine > refused[0]:
+                refused = (cosine, f"story {candidate.story_id}: similarity {cosine:.2f} < {bar}")
+            continue
+        unknown, absent = conflict(profile, candidate)
+        if unknown and absent:
+            if cosine > refused[0]:
+                refused = (cosine, f"story {candidate.story_id}: other actors "
+                                   f"({', '.join(sorted(unknown))} vs {', '.join(sorted(absent))})")
+            continue
+        if best is None or cosine > best.cosine:
+            best = candidate
+    if best is None:
+        return Choice(None, refused[0], f"new story: {refused[1]}")
+    verb = "revives" if best.dormant else "joins"
+    return Choice(best.story_id, best.cosine, f"{verb} story {best.story_id}")

@@ -1,0 +1,144 @@
+"""Story grouping: the pure decisions, as tables (tests/cases/stories.yaml), and the reading
+of an article (headline case, actors, years) that they rest on."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor import stories
+from monitor.claims import analyse
+from monitor.normalise import split_sentences
+from monitor.stories import Candidate, Profile
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = yaml.safe_load((ROOT / "tests" / "cases" / "stories.yaml").read_text(encoding="utf-8"))
+SEED_TITLES = {a["file"]: a["title"] for a in tomllib.loads(
+    (ROOT / "seeds" / "manifest.toml").read_text(encoding="utf-8"))["articles"]}
+
+
+def _article(spec: dict) -> tuple[str, list]:
+    if "seed" in spec:
+        title, text = SEED_TITLES[spec["seed"]], (ROOT / "seeds" / spec["seed"]).read_text(encoding="utf-8")
+    else:
+        title, text = spec["title"], spec["text"]
+    return title, [analyse(s) for s in split_sentences(text)]
+
+
+def _profiles(readings: list[stories.Reading]) -> list[Profile]:
+    """Profiles in arrival order, each with IDF from the articles before it and itself."""
+    dfs: Counter[str] = Counter()
+    out = []
+    for number, reading in enumerate(readings):
+        out.append(stories.profile(reading, dfs, number + 1))
+        dfs.update(reading.counts.keys())
+    return out
+
+
+def _case_id(case: dict) -> str:
+    return case["case"]
+
+
+def _article_params():
+    # A known limitation is an expected failure, strictly: the day it passes, the test says so.
+    for case in CASES["articles"]:
+        marks = [pytest.mark.xfail(strict=True, reason=case["known_limitation"])] \
+            if case.get("known_limitation") else []
+        yield pytest.param(case, id=case["case"], marks=marks)
+
+
+@pytest.mark.parametrize("case", list(_article_params()))
+def test_article_cases(case):
+    others = [stories.read(*_article(a)) for a in case.get("others", [])]
+    members = [stories.read(*_article(a)) for a in case["story"]]
+    new = stories.read(*_article(case["article"]))
+    profiles = _profiles([*others, *members, new])
+    story_profiles, article = profiles[len(others):-1], profiles[-1]
+    candidate = stories.as_candidate(1, story_profiles, article)
+    choice = stories.choose_story(article, [candidate])
+    got = "same" if choice.story_id == 1 else "new"
+    assert got == case["expect"], f"{choice.reason} (similarity {choice.similarity:.3f})"
+
+
+def _candidate(spec: dict) -> Candidate:
+    return Candidate(story_id=spec["story"], dot=spec["cosine"], mass=1.0, articles=spec.get("articles", 1),
+                     dormant=spec.get("dormant", False), known=frozenset(spec.get("known", [])),
+                     actors=spec.get("actors", {}))
+
+
+@pytest.mark.parametrize("case", CASES["decisions"], ids=_case_id)
+def test_decision_cases(case):
+    profile = Profile(vector={}, terms=frozenset(case.get("article_terms", [])),
+                      actors=frozenset(case.get("article_actors", [])))
+    choice = stories.choose_story(profile, [_candidate(c) for c in case["candidates"]])
+    assert choice.story_id == case["expect"], choice.reason
+
+
+def test_decision_says_why():
+    profile = Profile(vector={}, terms=frozenset({"ravens"}), actors=frozenset({"pryce"}))
+    refused = stories.choose_story(profile, [Candidate(1, 0.7, 1.0, articles=2, actors={"dorsey": 2})])
+    assert refused.story_id is None and "other actors (pryce vs dorsey)" in refused.reason
+    assert "no candidate" in stories.choose_story(profile, []).reason
+    assert stories.choose_story(profile, [Candidate(3, 0.9, 1.0, dormant=True)]).reason == "revives story 3"
+
+
+# --- reading an article -----------------------------------------------------------------------
+def _read(title: str, text: str) -> stories.Reading:
+    return stories.read(title, [analyse(s) for s in split_sentences(text)])
+
+
+def test_a_shouted_headline_is_read_in_the_article_case():
+    reading = _read("CHARGERS' WILLIAMS ARRESTED ON SUSPICION OF DUI",
+                    "San Diego Chargers tackle Jamal Williams was arrested on suspicion of DUI, police said. "
+                    "Williams was stopped after midnight. The Chargers said Williams would be disciplined. "
+                    "Williams was released in the morning. Williams has played nine seasons.")
+    # "Williams" and "Chargers" are names in the body; "arrested" and "suspicion" are not.
+    assert reading.counts["william"] > reading.counts["arrest"]
+    assert reading.counts["william"] >= stories.ENTITY_WEIGHT * stories.TITLE_WEIGHT
+    assert reading.counts["suspicion"] < stories.ENTITY_WEIGHT * stories.TITLE_WEIGHT
+    assert reading.actors == {"william"}
+
+
+def test_headline_words_that_the_body_writes_in_lower_case_are_not_names():
+    lower, upper = stories._case_evidence(["The fire destroyed the historic building overnight."])
+    assert stories._recased("Overnight Fire Destroys Historic Building", lower, upper) == \
+        "overnight fire destroys historic building"
+    assert stories._recased("A plain sentence about nothing", lower, upper) is None
+
+
+def test_weekdays_months_and_time_zones_are_not_names():
+    reading = _read("Storm hits coast", "On Sunday, March 3, the storm hit Brixton at 11:06 PM GMT, police said. "
+                                        "Brixton police said the storm passed on Sunday. Brixton was flooded. "
+                                        "Schools in Brixton closed on Monday. Brixton expects more rain.")
+    assert reading.counts["brixton"] >= 3 * stories.ENTITY_WEIGHT
+    for word in ("sunday", "gmt", "pm"):
+        assert reading.counts.get(word, 0) < stories.ENTITY_WEIGHT * 2, word
+    assert reading.actors == {"brixton"}
+
+
+def test_a_year_in_the_text_is_a_term_of_its_own():
+    reading = _read("Election held", "Voters went to the polls on 27 / 09 / 2013 after the 2008 vote was annulled. "
+                                     "The budget was $2013 million.")
+    assert reading.counts["y:2013"] == stories.YEAR_WEIGHT * stories.LEAD_WEIGHT
+    assert reading.counts["y:2008"] > 0
+
+
+def test_the_lead_is_the_first_sentence_that_says_something():
+    reading = _read("Dateline", "Posted: Apr 02, 2009 11: 06 PM\n"
+                                "Harbour workers in Valport walked out on Monday over pay cuts.\n"
+                                "The strike closed the harbour.")
+    assert reading.counts["harbour"] == stories.LEAD_WEIGHT + 1
+
+
+def test_profile_keeps_the_strongest_terms_at_unit_length():
+    counts = Counter({f"w{i}": i + 1 for i in range(50)})
+    profile = stories.profile(stories.Reading(counts, frozenset()), {}, 10)
+    assert len(profile.vector) == stories.MAX_TERMS
+    assert set(profile.vector) == {f"w{i}" for i in range(50 - stories.MAX_TERMS, 50)}
+    assert math.isclose(sum(w * w for w in profile.vector.values()), 1.0)
+    assert profile.terms == frozenset(counts)
