@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -29,9 +29,6 @@ from storage.queries import feed_event_view, load_development_views
 
 log = logging.getLogger("newsmon.pipeline")
 
-# A story no article has joined for this long is dormant: new articles no longer look it
-# up as a candidate (it stays readable, and a later issue revives it on a strong match).
-LOOK_BACK = timedelta(days=7)
 
 
 @dataclass

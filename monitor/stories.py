@@ -2,8 +2,9 @@
 
 1. `read(title, claims)` — what the article is about, before any statistics: weighted term
    counts (names weigh more than other words; the headline and the lead — the first body
-   sentence that says something — more than the rest; years in the text are terms of their
-   own) and its *actors*: the names its headline or lead gives and the article keeps using.
+   sentence that says something — more than the rest; figures and years in the text are
+   terms of their own) and its *actors*: the names its headline or lead gives and the
+   article keeps using.
 2. `profile(reading, dfs, documents)` — a TF-IDF vector (IDF from the articles seen so far)
    cut to its MAX_TERMS strongest terms: what identifies the event, not every detail.
 3. The inverted index (storage/story_index.py) finds the stories that share those terms;

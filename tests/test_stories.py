@@ -142,3 +142,63 @@ def test_profile_keeps_the_strongest_terms_at_unit_length():
     assert set(profile.vector) == {f"w{i}" for i in range(50 - stories.MAX_TERMS, 50)}
     assert math.isclose(sum(w * w for w in profile.vector.values()), 1.0)
     assert profile.terms == frozenset(counts)
+
+
+# --- the index (storage/story_index.py), on SQLite and PostgreSQL ------------------------------
+def _stored_story(session, profile: Profile, seen, title="s"):
+    from storage import models as m
+    from storage import story_index
+
+    story = m.Story(title=title, first_seen=seen, last_seen=seen, article_count=1)
+    session.add(story)
+    session.flush()
+    story_index.add_to_story(session, story, profile, seen)
+    story_index.count_document(session, list(profile.terms))
+    session.flush()
+    return story.id
+
+
+def test_index_finds_active_and_dormant_stories_and_the_decision_revives_only_on_a_strong_match(db):
+    from datetime import UTC, datetime, timedelta
+
+    from storage import models as m
+    from storage import story_index
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    quake = Profile(vector={"sulawesi": 0.8, "poso": 0.5, "quak": 0.33}, terms=frozenset({"sulawesi", "poso", "quak"}),
+                    actors=frozenset({"sulawesi"}))
+    strike = Profile(vector={"harbour": 0.8, "strike": 0.6}, terms=frozenset({"harbour", "strike"}), actors=frozenset())
+    with db.session() as session:
+        old = _stored_story(session, quake, now - timedelta(days=30))
+        recent = _stored_story(session, strike, now - timedelta(days=1))
+        row = session.get(m.Story, old)
+        # "h:sulawesi" counts the story's articles naming Sulawesi as an actor; not part of the vector
+        assert math.isclose(row.term_mass, sum(w * w for w in quake.vector.values()))
+        assert session.get(m.StoryTerm, ("h:sulawesi", old)).weight == 1.0
+        dfs, documents = story_index.document_frequencies(session, ["sulawesi", "harbour", "nothing"])
+        assert (dfs, documents) == ({"sulawesi": 1, "harbour": 1}, 2)
+
+    since = now - stories.QUIET_PERIOD
+    with db.session() as session:
+        same_quake = story_index.candidates(session, quake, since)
+        assert [(c.story_id, c.dormant) for c in same_quake] == [(old, True)]
+        assert same_quake[0].known == {"sulawesi"} and dict(same_quake[0].actors) == {"sulawesi": 1.0}
+        assert stories.choose_story(quake, same_quake).story_id == old  # cosine 1: revived
+        weak = Profile(vector={"sulawesi": 0.3, "flood": 0.95}, terms=frozenset({"sulawesi", "flood"}),
+                       actors=frozenset())
+        found = story_index.candidates(session, weak, since)
+        assert [c.story_id for c in found] == [old]
+        assert stories.choose_story(weak, found).story_id is None  # dormant needs REVIVE
+        assert [c.story_id for c in story_index.candidates(session, strike, since)] == [recent]
+        assert story_index.candidates(session, Profile({"nothing": 1.0}, frozenset(), frozenset()), since) == []
+
+
+def test_counting_documents_twice_adds_up(db):
+    from storage import story_index
+
+    with db.session() as session:
+        story_index.count_document(session, ["a", "b"])
+    with db.session() as session:
+        story_index.count_document(session, ["b", "c", "c"])
+    with db.session() as session:
+        assert story_index.document_frequencies(session, ["a", "b", "c"]) == ({"a": 1, "b": 2, "c": 1}, 2)
