@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from monitor.rules import RuleSet
 from storage import models as m
 from storage import story_index
 from storage.db import Database
+from storage.models import utcnow  # one clock for the pipeline, the daemon and storage defaults
 from storage.queries import feed_event_view, load_development_views
 
 log = logging.getLogger("newsmon.pipeline")
@@ -54,10 +55,6 @@ class PollReport:
     @property
     def new_developments(self) -> int:
         return sum(len(e.developments) for e in self.entries)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- feeds ---------------------------------------------------------------------------------
