@@ -23,6 +23,9 @@ from storage import models as m
 from storage.db import Database
 
 # The MIME types a page's <link rel="alternate"> announces feeds with.
+# OPML has no word for newsmon's own feed settings: they travel as namespaced outline attributes.
+OPML_NS = "urn:newsmon:opml"
+ET.register_namespace("newsmon", OPML_NS)
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json",
               "application/json", "application/xml", "text/xml"}
 MAX_CANDIDATES = 10  # a page that advertises more is listed, not checked one by one
@@ -169,7 +172,8 @@ def import_opml(db: Database, path: Path) -> tuple[list[str], list[str]]:
         url = (outline.get("xmlUrl") or "").strip()
         if not url.startswith(("http://", "https://")):
             continue
-        _, note = add(db, url, title=outline.get("title") or outline.get("text"))
+        _, note = add(db, url, title=outline.get("title") or outline.get("text"),
+                      full_text=outline.get(f"{{{OPML_NS}}}fullText") == "true")
         (known if note.startswith("already") else added).append(url)
     return added, known
 
@@ -183,7 +187,9 @@ def export_opml(db: Database) -> str:
         for feed in session.scalars(select(m.Feed).where(m.Feed.enabled.is_(True), m.Feed.kind == "http")
                                     .order_by(m.Feed.id)):
             name = feed.title or feed.url
-            ET.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=feed.url)
+            outline = ET.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=feed.url)
+            if feed.full_text:
+                outline.set(f"{{{OPML_NS}}}fullText", "true")
     ET.indent(opml)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(opml, encoding="unicode") + "\n"
 
@@ -191,7 +197,7 @@ def export_opml(db: Database) -> str:
 def describe(row: dict, now: datetime) -> list[str]:
     """The lines `newsmon feeds list` prints for one feed (row: storage.listing.list_feeds)."""
     head = f"#{row['id']:<4} {row['status']:<8} {row['articles_seen']:>5} articles  {row['url']}"
-    lines = [head + (f"  ({row['title']})" if row["title"] else "")]
+    lines = [head + (f"  ({row['title']})" if row["title"] else "") + ("  [full text]" if row["full_text"] else "")]
     if row["last_error"]:
         lines.append(f"       last error: {row['last_error']} ({row['failures']} failure(s) in a row)")
     next_poll = "—" if not row["enabled"] else _when(row["next_poll_at"], now, "now")

@@ -36,6 +36,10 @@ class RawEntry:
     title: str | None = None
     source: str | None = None
     published_at: datetime | None = None
+    # The main text of the entry's web page (full-text feeds, monitor/fetch/article.py). It
+    # becomes the article's text; the content hash stays that of the entry as the feed sent it,
+    # so an unchanged entry stays unchanged and its page is never fetched again.
+    page_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ def normalise(raw: RawEntry, fetched_at: datetime, default_source: str = "unknow
         first = split_sentences(text.split("\n", 1)[0])  # sentences never span lines
         title = first[0] if first else "(untitled)"
         title = title if len(title) <= 140 else title[:137].rsplit(" ", 1)[0] + "…"
+    page_text = clean_text(raw.page_text) if raw.page_text else text
     url = canonical_url(raw.url)
     source = raw.source or (urlsplit(url).hostname if url and url.startswith("http") else None) or default_source
     return Article(
@@ -93,7 +94,7 @@ def normalise(raw: RawEntry, fetched_at: datetime, default_source: str = "unknow
         title=title.replace("\n", " "),
         source=source,
         published_at=raw.published_at or fetched_at,
-        text=text,
-        sentences=split_sentences(text) if sentences else (),
-        content_hash=content_hash(title, text),
+        text=page_text,
+        sentences=split_sentences(page_text) if sentences else (),
+        content_hash=content_hash(title, text),  # the feed's entry, also for a full-text article
     )

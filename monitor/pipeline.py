@@ -69,7 +69,7 @@ def sync_config_feeds(db: Database, feeds: list[FeedConfig]) -> None:
                                    interval_seconds=int(feed.interval) if feed.interval else None,
                                    full_text=feed.full_text))
             else:
-                row.from_config = True
+                row.from_config, row.full_text = True, feed.full_text  # the config file says
                 if feed.interval:
                     row.interval_seconds = int(feed.interval)
         configured = {feed.url for feed in feeds}
@@ -415,6 +415,11 @@ class Poller:
     async def poll(self, feed: m.Feed) -> PollReport:
         async with self._slots:
             result = await fetch(feed, self.client, self.settings.fetch_allow_private, self.gate)
+            if feed.full_text:  # summary-only entries get their pages' text (monitor/fetch/article.py)
+                from monitor.fetch.article import add_full_text
+
+                result = await add_full_text(self.db, feed, result, self.client, gate=self.gate,
+                                             allow_private=self.settings.fetch_allow_private)
             async with self._store:
                 return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,
                                                self.policy, self.should_stop, self.embedder)

@@ -15,6 +15,7 @@ socket: real headers, real gzip, real redirects, a real slow peer.
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ Handler = Callable[[Seen], Reply]
 
 
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.scheme = "https" if tls else "http"
         self._routes: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self.requests: list[Seen] = []
@@ -54,6 +56,8 @@ class FeedServer:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _RequestHandler)
         self._http.daemon_threads = True
         self._http.feed_server = self  # type: ignore[attr-defined]
+        if tls is not None:  # each accepted connection does its handshake in its handler thread
+            self._http.socket = tls.wrap_socket(self._http.socket, server_side=True, do_handshake_on_connect=False)
         # A short poll interval: shutdown() waits for one, and every test stops a server.
         self._thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.02}, name="feedserver", daemon=True
@@ -75,7 +79,7 @@ class FeedServer:
         return self._http.server_address[1]
 
     def url(self, path: str = "/", *, host: str = "127.0.0.1", userinfo: str = "") -> str:
-        return f"http://{userinfo + '@' if userinfo else ''}{host}:{self.port}{path}"
+        return f"{self.scheme}://{userinfo + '@' if userinfo else ''}{host}:{self.port}{path}"
 
     # -- programming routes ------------------------------------------------------------------
     def route(self, path: str, handler: Handler) -> None:

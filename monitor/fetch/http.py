@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import email.utils
 import hashlib
-import ipaddress
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ import httpx
 from monitor import USER_AGENT
 from monitor.errors import FeedError
 from monitor.fetch import Failed, Fetched, FetchResult, NotModified
+from monitor.fetch.guard import GuardedTransport, PrivateAddressRefused, allowing_private
 from monitor.fetch.parse import DEFAULT_MAX_ENTRIES, parse_feed
 
 DEFAULT_MAX_BYTES = 10_000_000
@@ -56,16 +56,15 @@ def make_client(
 
     httpx asks for gzip, deflate and brotli on its own (brotli is installed with httpx[brotli]).
     Redirects are off here: `fetch_http` follows them itself to see which were permanent.
+    Connections go through `guard.GuardedTransport`, which refuses private addresses at connect
+    time unless the fetch allows them; proxies from the environment are therefore not used.
     """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections)
     return httpx.AsyncClient(
-        http2=http2,
         headers={"User-Agent": user_agent, "Accept": ACCEPT},
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_keepalive_connections
-        ),
         follow_redirects=False,
-        verify=verify,
+        transport=GuardedTransport(verify=verify, http2=http2, limits=limits),
     )
 
 
@@ -131,7 +130,8 @@ async def fetch_http(
     """Poll one feed. A 304, or a 200 whose body hashes to `body_hash`, is NotModified (not parsed).
 
     `allow_private=False` refuses hosts that resolve to loopback, private or link-local
-    addresses (a shared deployment must not be steered at its own network); tests turn it off.
+    addresses (a shared deployment must not be steered at its own network), checked on every
+    connection the fetch makes, redirects included (monitor/fetch/guard.py); tests turn it off.
     """
     try:
         start = httpx.URL(url)
@@ -222,10 +222,14 @@ async def _download(
         conditional["If-None-Match"] = etag
     if last_modified:
         conditional["If-Modified-Since"] = last_modified
+    with allowing_private(allow_private):  # read by the connection guard, in this task
+        return await _follow(client, start, conditional, max_bytes, max_redirects)
+
+
+async def _follow(client: httpx.AsyncClient, start: httpx.URL, conditional: dict[str, str], max_bytes: int,
+                  max_redirects: int) -> _Download:
     url, seen, all_permanent = start, {_without_userinfo(start)}, True
     for _ in range(max_redirects + 1):
-        if not allow_private:
-            await _refuse_private_address(url)
         request = client.build_request("GET", url, headers=conditional)
         response = await client.send(request, stream=True, follow_redirects=False)
         try:
@@ -296,24 +300,6 @@ async def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _refuse_private_address(url: httpx.URL) -> None:
-    """Resolve the host and refuse it if any address is not globally routable.
-
-    The connection resolves again, so a DNS answer that changes in between (rebinding) is not
-    caught here; a deployment that needs that guarantee should also filter at the network.
-    """
-    host = url.host
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, url.port or 443, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise _Refused(Failed("DNS lookup failed")) from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not (mapped or address).is_global:
-            raise _Refused(Failed(f"refused: {host} is a private or local address ({address})"))
-
-
 def describe_http_error(error: httpx.HTTPError, timeout: httpx.Timeout, url: httpx.URL) -> str:
     """One sentence for a transport error, from the most telling exception in its chain."""
     chain: list[BaseException] = []
@@ -321,6 +307,9 @@ def describe_http_error(error: httpx.HTTPError, timeout: httpx.Timeout, url: htt
     while current is not None and len(chain) < 10:
         chain.append(current)
         current = current.__cause__ or current.__context__
+    for e in chain:
+        if isinstance(e, PrivateAddressRefused):
+            return str(e)
     if any(isinstance(e, socket.gaierror) for e in chain):
         return "DNS lookup failed"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
