@@ -28,7 +28,6 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import NamedTuple
 
 from monitor.claims import analyse, stem
@@ -36,9 +35,9 @@ from monitor.model import Claim
 
 # Cosine between an article and a story's summed vector at which the article joins it.
 SAME_STORY = 0.2
-# A story nobody joined for QUIET_PERIOD is dormant; an article revives it only with a
-# match this strong (about the median cosine of articles joining stories of their own event).
-QUIET_PERIOD = timedelta(days=7)
+# A story nobody joined for the quiet period (setting `quiet_period`, 7 days by default) is
+# dormant; an article revives it only with a match this strong (about the median cosine of
+# articles joining stories of their own event).
 REVIVE = 0.45
 # Terms kept per article vector: its strongest, by TF-IDF. Enough to name the event (who,
 # where, what), not so many that shared background paragraphs decide; also bounds the index.
@@ -104,7 +103,7 @@ class Candidate:
     dot: float  # Σ article weight × story weight over shared terms
     mass: float  # Σ story weight², the story vector's squared norm
     articles: int = 1
-    dormant: bool = False  # nobody joined it for QUIET_PERIOD
+    dormant: bool = False  # nobody joined it for the quiet period
     known: frozenset[str] = frozenset()  # which of the article's actors the story already names
     actors: Mapping[str, float] = field(default_factory=dict)  # its actors → articles naming them
 

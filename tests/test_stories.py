@@ -178,7 +178,7 @@ def test_index_finds_active_and_dormant_stories_and_the_decision_revives_only_on
         dfs, documents = story_index.document_frequencies(session, ["sulawesi", "harbour", "nothing"])
         assert (dfs, documents) == ({"sulawesi": 1, "harbour": 1}, 2)
 
-    since = now - stories.QUIET_PERIOD
+    since = now - timedelta(days=7)  # the default quiet period
     with db.session() as session:
         same_quake = story_index.candidates(session, quake, since)
         assert [(c.story_id, c.dormant) for c in same_quake] == [(old, True)]
@@ -202,3 +202,69 @@ def test_counting_documents_twice_adds_up(db):
         story_index.count_document(session, ["b", "c", "c"])
     with db.session() as session:
         assert story_index.document_frequencies(session, ["a", "b", "c"]) == ({"a": 1, "b": 2, "c": 1}, 2)
+
+
+# --- the quiet period (setting quiet_period), through the real pipeline ------------------------
+_STRIKE = ("Dock workers in Valport walked out on Monday over pay cuts. The Valport harbour strike closed "
+           "all twelve berths. The Valport Dockers Union said 2,400 members joined the strike. Ferries to "
+           "Marrow Island were cancelled. Harbour master Ilse Brandt said cargo ships were queuing offshore. "
+           "The union wants the 6 percent pay cut withdrawn.")
+_PAPERS = {
+    # day 0: the strike
+    "a_strike.txt": (0, _STRIKE),
+    # day 10, first: the same harbour, a new angle; close enough to join an active story, not
+    # to revive a dormant one
+    "b_ferries.txt": (10, "Ferries to Marrow Island resumed on Thursday after weeks of disruption at Valport "
+                          "harbour. The island council said tourism had lost 3 million euros. Ferry operator "
+                          "Nordlys added two sailings a day. Shops on Marrow Island restocked."),
+    # day 10, later: another report of the strike itself; a strong match revives its story
+    "c_strike_again.txt": (10, _STRIKE.replace("walked out on Monday", "stayed out for a tenth day")
+                           + " Talks with the port authority broke down again."),
+}
+
+
+def _quiet_feed(tmp_path):
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    lines = []
+    for hour, (name, (day, text)) in enumerate(_PAPERS.items()):
+        (folder / name).write_text(text)
+        lines += ["[[articles]]", f'file = "{name}"', f'source = "outlet-{name[0]}"',
+                  f"published = 2025-03-{1 + day:02d}T{8 + hour:02d}:00:00Z", ""]
+    (folder / "manifest.toml").write_text("\n".join(lines))
+    return folder
+
+
+def _stories_by_file(db) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from storage import models as m
+
+    with db.session() as session:
+        return {guid.rsplit("/", 1)[-1]: story for guid, story in session.execute(
+            select(m.Article.guid, m.Article.story_id))}
+
+
+@pytest.mark.parametrize("quiet_period, ferries_join", [("7d", False), ("30d", True)])
+def test_a_story_goes_dormant_after_the_configured_quiet_period_and_a_strong_match_revives_it(
+        db, tmp_path, quiet_period, ferries_join):
+    from monitor.config import Settings
+    from tests.pipeline_helpers import run_once, settings_for
+
+    settings = Settings(**{**settings_for(_quiet_feed(tmp_path), tmp_path, db).model_dump(),
+                           "quiet_period": quiet_period})
+    run_once(db, settings)
+    story = _stories_by_file(db)
+    # Ten days after the strike story's last article: dormant with a 7-day quiet period, so the
+    # ferries report (a weak match) starts a story of its own; with 30 days it joins.
+    assert (story["b_ferries.txt"] == story["a_strike.txt"]) is ferries_join
+    # A strong match revives the dormant story (and joins the active one) either way.
+    assert story["c_strike_again.txt"] == story["a_strike.txt"]
+
+
+def test_quiet_period_is_a_duration_setting(monkeypatch):
+    from monitor.config import Settings, load_settings
+
+    assert Settings().quiet_period == 7 * 86400
+    monkeypatch.setenv("NEWSMON_QUIET_PERIOD", "36h")
+    assert load_settings().quiet_period == 36 * 3600
