@@ -68,13 +68,15 @@ def test_article_cases(case):
 def _candidate(spec: dict) -> Candidate:
     return Candidate(story_id=spec["story"], dot=spec["cosine"], mass=1.0, articles=spec.get("articles", 1),
                      dormant=spec.get("dormant", False), known=frozenset(spec.get("known", [])),
-                     actors=spec.get("actors", {}))
+                     actors=spec.get("actors", {}), lead_known=spec.get("lead_known", True),
+                     latest=spec.get("latest"))
 
 
 @pytest.mark.parametrize("case", CASES["decisions"], ids=_case_id)
 def test_decision_cases(case):
     profile = Profile(vector={}, terms=frozenset(case.get("article_terms", [])),
-                      actors=frozenset(case.get("article_actors", [])))
+                      actors=frozenset(case.get("article_actors", [])), lead=case.get("article_lead"),
+                      dated=case.get("article_dated"))
     choice = stories.choose_story(profile, [_candidate(c) for c in case["candidates"]])
     assert choice.story_id == case["expect"], choice.reason
 
@@ -85,6 +87,9 @@ def test_decision_says_why():
     assert refused.story_id is None and "other actors (pryce vs dorsey)" in refused.reason
     assert "no candidate" in stories.choose_story(profile, []).reason
     assert stories.choose_story(profile, [Candidate(3, 0.9, 1.0, dormant=True)]).reason == "revives story 3"
+    later = Profile(vector={}, terms=frozenset({"rey"}), actors=frozenset(), lead="rey", dated=2013)
+    assert "a later event (rey, 2013; the story's newest year is 2009)" in \
+        stories.choose_story(later, [Candidate(4, 0.5, 1.0, latest=2009, lead_known=False)]).reason
 
 
 # --- reading an article -----------------------------------------------------------------------
@@ -126,6 +131,18 @@ def test_a_year_in_the_text_is_a_term_of_its_own():
                                      "The budget was $2013 million.")
     assert reading.counts["y:2013"] == stories.YEAR_WEIGHT * stories.LEAD_WEIGHT
     assert reading.counts["y:2008"] > 0
+
+
+def test_an_article_is_dated_by_the_years_of_its_first_sentences():
+    reading = _read("Harbour reopens", "Posted: Apr 02, 2013. The harbour of Valport reopened on Monday. "
+                                       "Valport was closed for a week. The harbour was built in 1890. "
+                                       "A similar strike in 2008 lasted a month.")
+    assert (reading.dated, reading.latest) == (2013, 2013)
+    undated = _read("Harbour reopens", "The harbour of Valport reopened on Monday. Valport was closed for a "
+                                       "week. Workers cheered. A similar strike in 2008 lasted a month.")
+    assert (undated.dated, undated.latest) == (None, 2008)
+    # the lead name: the strongest name of the article's vector
+    assert stories.profile(reading, {}, 1).lead == "valport"
 
 
 def test_the_lead_is_the_first_sentence_that_says_something():
@@ -191,6 +208,30 @@ def test_index_finds_active_and_dormant_stories_and_the_decision_revives_only_on
         assert stories.choose_story(weak, found).story_id is None  # dormant needs REVIVE
         assert [c.story_id for c in story_index.candidates(session, strike, since)] == [recent]
         assert story_index.candidates(session, Profile({"nothing": 1.0}, frozenset(), frozenset()), since) == []
+
+
+def test_index_reports_the_story_s_newest_year_and_whether_it_has_the_article_s_lead_name(db):
+    from datetime import UTC, datetime
+
+    from storage import models as m
+    from storage import story_index
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    first = Profile(vector={"berg": 0.8, "vane": 0.6}, terms=frozenset({"berg", "vane", "y:2009"}),
+                    actors=frozenset({"berg"}), lead="berg", dated=2009, latest=2009)
+    background = Profile(vector={"berg": 0.6, "vane": 0.8}, terms=frozenset({"berg", "vane", "y:2004"}),
+                         actors=frozenset(), lead="berg", latest=2004)
+    recast = Profile(vector={"reyes": 0.8, "vane": 0.6}, terms=frozenset({"reyes", "vane", "berg"}),
+                     actors=frozenset({"reyes"}), lead="reyes", dated=2013, latest=2013)
+    with db.session() as session:
+        story = _stored_story(session, first, now)
+        story_index.add_to_story(session, session.get(m.Story, story), background, now)  # an older year
+    with db.session() as session:
+        [found] = story_index.candidates(session, recast, now)
+        assert (found.latest, found.lead_known) == (2009, False)
+        assert "a later event" in stories.choose_story(recast, [found]).reason
+        [same] = story_index.candidates(session, first, now)
+        assert (same.latest, same.lead_known) == (2009, True)
 
 
 def test_counting_documents_twice_adds_up(db):
