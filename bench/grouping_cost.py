@@ -91,7 +91,9 @@ class Generator:
             counts[f"kind{story['kind']}x{k}"] += self.random.randint(1, 4)
         for _ in range(120):
             counts[self._word()] += 1
-        return stories.Reading(counts=counts, actors=frozenset(story["names"][:2]))
+        # Names and a year, so that the decision takes every path (lead name, newest year).
+        return stories.Reading(counts=counts, actors=frozenset(story["names"][:2]), names=frozenset(story["names"]),
+                               dated=START.year, latest=START.year)
 
 
 def _store(session, reading: stories.Reading, published: datetime, known_story: int | None = None,
