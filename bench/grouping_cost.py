@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor import stories  # noqa: E402
+from monitor.pipeline import QUIET_PERIOD  # noqa: E402
 from storage import models as m  # noqa: E402
 from storage import story_index  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -90,7 +91,9 @@ class Generator:
             counts[f"kind{story['kind']}x{k}"] += self.random.randint(1, 4)
         for _ in range(120):
             counts[self._word()] += 1
-        return stories.Reading(counts=counts, actors=frozenset(story["names"][:2]))
+        # Names and a year, so that the decision takes every path (lead name, newest year).
+        return stories.Reading(counts=counts, actors=frozenset(story["names"][:2]), names=frozenset(story["names"]),
+                               dated=START.year, latest=START.year)
 
 
 def _store(session, reading: stories.Reading, published: datetime, known_story: int | None = None,
@@ -102,7 +105,7 @@ def _store(session, reading: stories.Reading, published: datetime, known_story: 
     profile = stories.profile(reading, dfs, documents + 1)
     story_id = known_story
     if decide:
-        found = story_index.candidates(session, profile, published - stories.QUIET_PERIOD)
+        found = story_index.candidates(session, profile, published - QUIET_PERIOD)
         story_id = stories.choose_story(profile, found).story_id
     story = session.get(m.Story, story_id) if story_id else None
     if story is None:
@@ -193,8 +196,8 @@ def write_docs(results: list[dict], path: Path) -> None:
         "## Story grouping: cost per article as history grows",
         "",
         f"Measured with `{COMMAND}` (SQLite, one transaction per article as in the pipeline). "
-        f"Synthetic articles at {PER_DAY} a day, so the {stories.QUIET_PERIOD.days}-day quiet period always holds "
-        f"about {PER_DAY * stories.QUIET_PERIOD.days} recent articles; the story step timed: document frequencies → "
+        f"Synthetic articles at {PER_DAY} a day, so the {QUIET_PERIOD.days}-day quiet period always holds "
+        f"about {PER_DAY * QUIET_PERIOD.days} recent articles; the story step timed: document frequencies → "
         "profile → candidates → decision → index update. Median over "
         f"{TIMED} new articles (half continue recent stories, half start new ones), median of {REPEATS} runs.",
         "",

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     max_backoff: float = 6 * 3600.0  # the longest wait between tries of a failing feed
     feed_down_alert_after: float = 6 * 3600.0  # failing this long raises a feed_down alert
     max_sentences: int = 400
+    # A story nobody joined for this long is dormant: only a strong match revives it.
+    quiet_period: float = 7 * 86400.0
     # Refuse feeds on private and loopback addresses (SSRF guard for shared deployments).
     fetch_allow_private: bool = False
     # Sentence embeddings as extra evidence that something was already said (newsmon[semantic]).
@@ -89,7 +91,8 @@ class Settings(BaseSettings):
     config_path: Path | None = None
 
     _duration = field_validator("poll_interval", "min_interval", "max_interval", "max_backoff",
-                                "feed_down_alert_after", "shutdown_grace", mode="before")(parse_duration)
+                                "feed_down_alert_after", "shutdown_grace", "quiet_period",
+                                mode="before")(parse_duration)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,9 @@ from storage import story_index
 from storage.db import Database
 from storage.models import utcnow  # one clock for the pipeline, the daemon and storage defaults
 from storage.queries import feed_event_view, load_development_views
+
+# A story nobody joined for this long is dormant (the `quiet_period` setting's default).
+QUIET_PERIOD = timedelta(seconds=Settings.model_fields["quiet_period"].default)
 
 log = logging.getLogger("newsmon.pipeline")
 
@@ -93,7 +96,8 @@ async def fetch(feed: m.Feed, client=None, allow_private: bool = False, gate=Non
 
 def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
               now: datetime | None = None, policy: schedule.Policy | None = None,
-              should_stop: Callable[[], bool] | None = None, embedder=None) -> PollReport:
+              should_stop: Callable[[], bool] | None = None, embedder=None,
+              quiet_period: timedelta = QUIET_PERIOD) -> PollReport:
     """Store what one fetch brought: every entry in publication order, then the feed's state.
 
     `should_stop` is asked between entries (the daemon's shutdown): when it says yes, the
@@ -116,7 +120,7 @@ def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
             # One transaction per entry: a crash keeps what was done; the rest comes next poll.
             with db.session() as session:
                 outcome = process_entry(session, feed_id, raw, ruleset, now or utcnow(), feed_title or report.feed,
-                                        embedder)
+                                        embedder, quiet_period)
             report.entries.append(outcome)
             if outcome.status != "unchanged":
                 log.info("article %s: %s, story %s, %d development(s) (feed %s)", outcome.article_id,
@@ -207,7 +211,7 @@ def _raise_health_event(session: Session, feed: m.Feed, kind: str, before: tuple
 
 # --- one entry -----------------------------------------------------------------------------
 def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSet, now: datetime,
-                  default_source: str, embedder=None) -> EntryOutcome:
+                  default_source: str, embedder=None, quiet_period: timedelta = QUIET_PERIOD) -> EntryOutcome:
     article = normalise.normalise(raw, now, default_source=default_source, sentences=False)
     previous = session.scalars(
         select(m.Article).where(m.Article.feed_id == feed_id, m.Article.guid == article.guid)
@@ -225,7 +229,7 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     if previous is not None:
         story = session.get(m.Story, previous.story_id)
     else:
-        found = story_index.candidates(session, profile, article.published_at - stories.QUIET_PERIOD)
+        found = story_index.candidates(session, profile, article.published_at - quiet_period)
         story_id, _similarity, _why = stories.choose_story(profile, found)
         story = session.get(m.Story, story_id) if story_id else None
     is_new_story = story is None
@@ -422,7 +426,8 @@ class Poller:
                                              allow_private=self.settings.fetch_allow_private)
             async with self._store:
                 return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,
-                                               self.policy, self.should_stop, self.embedder)
+                                               self.policy, self.should_stop, self.embedder,
+                                               timedelta(seconds=self.settings.quiet_period))
 
 
 async def poll_once(db: Database, settings: Settings, ruleset: RuleSet, client=None) -> list[PollReport]:

@@ -10,12 +10,14 @@
 3. The inverted index (storage/story_index.py) finds the stories that share those terms;
    a story is the sum of its articles' vectors and knows which actors its headlines name.
 4. `choose_story(profile, candidates)` — the most similar candidate (cosine to the story's
-   summed vector) if it is similar enough and its actors do not conflict; else a new story.
+   summed vector) if it is similar enough and does not conflict; else a new story.
 
 "The same kind of event with other people is another story": a candidate is refused when
 the article's actors are unknown to the story *and* the story's core actors (named in the
 headlines of at least half its articles) never appear in the article. Shared vocabulary
-("arrested on suspicion of DUI", "checks into rehab") cannot outweigh that.
+("arrested on suspicion of DUI", "checks into rehab") cannot outweigh that. Nor "another
+year": an article dated (in its first sentences) LATER_EVENT_YEARS or more after the newest
+year the story ever wrote, and leading with a name the story never used, is refused too.
 
 Every constant here was measured with bench/story_grouping.py; see docs/quality.md for what
 was tuned and on which file.
@@ -28,7 +30,6 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import NamedTuple
 
 from monitor.claims import analyse, stem
@@ -36,9 +37,9 @@ from monitor.model import Claim
 
 # Cosine between an article and a story's summed vector at which the article joins it.
 SAME_STORY = 0.2
-# A story nobody joined for QUIET_PERIOD is dormant; an article revives it only with a
-# match this strong (about the median cosine of articles joining stories of their own event).
-QUIET_PERIOD = timedelta(days=7)
+# A story nobody joined for the quiet period (setting `quiet_period`, 7 days by default) is
+# dormant; an article revives it only with a match this strong (about the median cosine of
+# articles joining stories of their own event).
 REVIVE = 0.45
 # Terms kept per article vector: its strongest, by TF-IDF. Enough to name the event (who,
 # where, what), not so many that shared background paragraphs decide; also bounds the index.
@@ -57,6 +58,14 @@ NUMBER_WEIGHT = 2.0
 ACTOR_MENTIONS = 5
 # A story's core actors are named in the headlines of at least this share of its articles.
 CORE_SHARE = 0.5
+
+# "Another year is another story": an article dated (a year in its headline or first
+# sentences, where reports say when) at least this many years after the newest year its
+# candidate story ever wrote, and led by a name the story never used, reports a later event
+# of the same kind (the 2013 recasting of a TV role is not the 2009 recasting's story, though
+# its reports recall the 2009 actor). One year apart is not enough: stories cross New Year.
+LATER_EVENT_YEARS = 2
+HEAD_SENTENCES = 3  # the headline, a date line and the lead
 
 YEAR = "y:"  # "y:2013": a year written in the text
 ACTOR = "h:"  # index rows "h:<name>": how many of a story's articles have <name> as an actor
@@ -85,6 +94,9 @@ class Reading:
 
     counts: Counter[str]  # term → weighted count
     actors: frozenset[str]
+    names: frozenset[str] = frozenset()  # every name it uses
+    dated: int | None = None  # the latest year written in its headline or first sentences
+    latest: int | None = None  # the latest year written anywhere in it
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,9 @@ class Profile:
     vector: dict[str, float]  # its MAX_TERMS strongest terms, TF-IDF, unit length
     terms: frozenset[str]  # every term it uses, to tell what it never mentions
     actors: frozenset[str]
+    lead: str | None = None  # its strongest name: whom or what the report leads with
+    dated: int | None = None
+    latest: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,9 +119,11 @@ class Candidate:
     dot: float  # Σ article weight × story weight over shared terms
     mass: float  # Σ story weight², the story vector's squared norm
     articles: int = 1
-    dormant: bool = False  # nobody joined it for QUIET_PERIOD
+    dormant: bool = False  # nobody joined it for the quiet period
     known: frozenset[str] = frozenset()  # which of the article's actors the story already names
     actors: Mapping[str, float] = field(default_factory=dict)  # its actors → articles naming them
+    lead_known: bool = True  # the story's vector has the article's lead name
+    latest: int | None = None  # the latest year any of its articles wrote
 
     @property
     def cosine(self) -> float:
@@ -245,7 +262,13 @@ def read(title: str, claims: list[Claim]) -> Reading:
         mentions.update(_names(claim))
     named_in_head = set().union(*(_names(c) for c in head)) if head else set()
     actors = frozenset(n for n in named_in_head if mentions[n] >= ACTOR_MENTIONS)
-    return Reading(counts=counts, actors=actors)
+    texts = [title] + [c.text for c in claims]
+    return Reading(counts=counts, actors=actors, names=frozenset(mentions),
+                   dated=_latest_year(texts[:HEAD_SENTENCES + 1]), latest=_latest_year(texts))
+
+
+def _latest_year(texts: list[str]) -> int | None:
+    return max((int(year) for text in texts for year in _YEAR.findall(text)), default=None)
 
 
 def term_counts(title: str, claims: list[Claim]) -> Counter[str]:
@@ -268,8 +291,10 @@ def vector(counts: Mapping[str, float], dfs: Mapping[str, int], documents: int,
 
 
 def profile(reading: Reading, dfs: Mapping[str, int], documents: int) -> Profile:
-    return Profile(vector=vector(reading.counts, dfs, documents, MAX_TERMS), terms=frozenset(reading.counts),
-                   actors=reading.actors)
+    weights = vector(reading.counts, dfs, documents, MAX_TERMS)
+    lead = max((t for t in weights if t in reading.names), key=lambda t: (weights[t], t), default=None)
+    return Profile(vector=weights, terms=frozenset(reading.counts), actors=reading.actors, lead=lead,
+                   dated=reading.dated, latest=reading.latest)
 
 
 def as_candidate(story_id: int, members: list[Profile], article: Profile, dormant: bool = False) -> Candidate:
@@ -289,6 +314,8 @@ def as_candidate(story_id: int, members: list[Profile], article: Profile, dorman
         dormant=dormant,
         known=frozenset(article.actors & named),
         actors={name: count for name, count in actors.items() if count >= max(1.0, CORE_SHARE * len(members))},
+        lead_known=article.lead is None or article.lead in summed,
+        latest=max((m.latest for m in members if m.latest is not None), default=None),
     )
 
 
@@ -297,12 +324,20 @@ def query_terms(profile: Profile) -> list[str]:
     return [t for t, _ in sorted(profile.vector.items(), key=lambda item: (-item[1], item[0]))]
 
 
-def conflict(profile: Profile, candidate: Candidate) -> tuple[set[str], set[str]]:
-    """(the article's actors the story never named, the story's core actors the article never
-    mentions). Both non-empty: other people, another story."""
+def conflict(profile: Profile, candidate: Candidate) -> str | None:
+    """Why the article reports another event than the candidate story, or None.
+
+    Other people: the article's actors are unknown to the story and one of the story's core
+    actors never appears in the article. A later event: the article is dated years after the
+    newest year the story wrote, and leads with a name the story never used."""
     unknown = set(profile.actors) - set(candidate.known)
     absent = {name for name in candidate.core_actors() if name not in profile.terms}
-    return unknown, absent
+    if unknown and absent:
+        return f"other actors ({', '.join(sorted(unknown))} vs {', '.join(sorted(absent))})"
+    if (profile.dated is not None and candidate.latest is not None and not candidate.lead_known
+            and profile.dated - candidate.latest >= LATER_EVENT_YEARS):
+        return f"a later event ({profile.lead}, {profile.dated}; the story's newest year is {candidate.latest})"
+    return None
 
 
 def choose_story(profile: Profile, candidates: list[Candidate]) -> Choice:
@@ -316,11 +351,10 @@ def choose_story(profile: Profile, candidates: list[Candidate]) -> Choice:
             if cosine > refused[0]:
                 refused = (cosine, f"story {candidate.story_id}: similarity {cosine:.2f} < {bar}")
             continue
-        unknown, absent = conflict(profile, candidate)
-        if unknown and absent:
+        why = conflict(profile, candidate)
+        if why is not None:
             if cosine > refused[0]:
-                refused = (cosine, f"story {candidate.story_id}: other actors "
-                                   f"({', '.join(sorted(unknown))} vs {', '.join(sorted(absent))})")
+                refused = (cosine, f"story {candidate.story_id}: {why}")
             continue
         if best is None or cosine > best.cosine:
             best = candidate

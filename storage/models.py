@@ -112,6 +112,7 @@ class Story(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     article_count: Mapped[int] = mapped_column(Integer, default=0)
     term_mass: Mapped[float] = mapped_column(Float, default=0.0)  # sum of squared term weights (cosine norm)
+    latest_year: Mapped[int | None] = mapped_column(Integer, nullable=True)  # newest year its articles wrote
 
 
 class StoryTerm(Base):

@@ -84,10 +84,12 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     if not story_ids:
         return []
 
-    stories = {sid: (mass, count, last_seen) for sid, mass, count, last_seen in session.execute(
-        select(Story.id, Story.term_mass, Story.article_count, Story.last_seen).where(Story.id.in_(story_ids)))}
+    stories = {row.id: row for row in session.execute(
+        select(Story.id, Story.term_mass, Story.article_count, Story.last_seen, Story.latest_year)
+        .where(Story.id.in_(story_ids)))}
     dots: dict[int, float] = dict.fromkeys(story_ids, 0.0)
     known: dict[int, set[str]] = {sid: set() for sid in story_ids}
+    has_lead: set[int] = set()
     actor_rows = [ACTOR + name for name in profile.actors]
     for story_id, term, weight in session.execute(
         select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
@@ -95,10 +97,14 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     ):
         if term in profile.vector:
             dots[story_id] += profile.vector[term] * weight
+            if term == profile.lead:
+                has_lead.add(story_id)
         known[story_id].add(term.removeprefix(ACTOR))
     found = [
-        Candidate(story_id=sid, dot=dots[sid], mass=stories[sid][0] or 0.0, articles=stories[sid][1] or 1,
-                  dormant=stories[sid][2] < since, known=frozenset(known[sid] & profile.actors))
+        Candidate(story_id=sid, dot=dots[sid], mass=stories[sid].term_mass or 0.0,
+                  articles=stories[sid].article_count or 1, dormant=stories[sid].last_seen < since,
+                  known=frozenset(known[sid] & profile.actors),
+                  lead_known=profile.lead is None or sid in has_lead, latest=stories[sid].latest_year)
         for sid in story_ids if sid in stories
     ]
     # Core actors (named as actors by at least half a story's articles), read only for the
@@ -118,7 +124,8 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
 
 
 def add_to_story(session: Session, story: Story, profile: Profile, seen: datetime) -> None:
-    """Add an article's vector (and actors) to its story's, keeping the squared norm exact."""
+    """Add an article's vector (and actors, and the latest year it wrote) to its story's,
+    keeping the squared norm exact."""
     actor_rows = {ACTOR + name: 1.0 for name in profile.actors}
     wanted = {**profile.vector, **actor_rows}
     rows = {r.term: r for r in session.scalars(
@@ -136,3 +143,5 @@ def add_to_story(session: Session, story: Story, profile: Profile, seen: datetim
             row.weight += weight
             row.last_seen = max(row.last_seen, seen)
     story.term_mass = mass
+    if profile.latest is not None and (story.latest_year is None or profile.latest > story.latest_year):
+        story.latest_year = profile.latest

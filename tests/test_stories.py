@@ -68,13 +68,15 @@ def test_article_cases(case):
 def _candidate(spec: dict) -> Candidate:
     return Candidate(story_id=spec["story"], dot=spec["cosine"], mass=1.0, articles=spec.get("articles", 1),
                      dormant=spec.get("dormant", False), known=frozenset(spec.get("known", [])),
-                     actors=spec.get("actors", {}))
+                     actors=spec.get("actors", {}), lead_known=spec.get("lead_known", True),
+                     latest=spec.get("latest"))
 
 
 @pytest.mark.parametrize("case", CASES["decisions"], ids=_case_id)
 def test_decision_cases(case):
     profile = Profile(vector={}, terms=frozenset(case.get("article_terms", [])),
-                      actors=frozenset(case.get("article_actors", [])))
+                      actors=frozenset(case.get("article_actors", [])), lead=case.get("article_lead"),
+                      dated=case.get("article_dated"))
     choice = stories.choose_story(profile, [_candidate(c) for c in case["candidates"]])
     assert choice.story_id == case["expect"], choice.reason
 
@@ -85,6 +87,9 @@ def test_decision_says_why():
     assert refused.story_id is None and "other actors (pryce vs dorsey)" in refused.reason
     assert "no candidate" in stories.choose_story(profile, []).reason
     assert stories.choose_story(profile, [Candidate(3, 0.9, 1.0, dormant=True)]).reason == "revives story 3"
+    later = Profile(vector={}, terms=frozenset({"rey"}), actors=frozenset(), lead="rey", dated=2013)
+    assert "a later event (rey, 2013; the story's newest year is 2009)" in \
+        stories.choose_story(later, [Candidate(4, 0.5, 1.0, latest=2009, lead_known=False)]).reason
 
 
 # --- reading an article -----------------------------------------------------------------------
@@ -126,6 +131,18 @@ def test_a_year_in_the_text_is_a_term_of_its_own():
                                      "The budget was $2013 million.")
     assert reading.counts["y:2013"] == stories.YEAR_WEIGHT * stories.LEAD_WEIGHT
     assert reading.counts["y:2008"] > 0
+
+
+def test_an_article_is_dated_by_the_years_of_its_first_sentences():
+    reading = _read("Harbour reopens", "Posted: Apr 02, 2013. The harbour of Valport reopened on Monday. "
+                                       "Valport was closed for a week. The harbour was built in 1890. "
+                                       "A similar strike in 2008 lasted a month.")
+    assert (reading.dated, reading.latest) == (2013, 2013)
+    undated = _read("Harbour reopens", "The harbour of Valport reopened on Monday. Valport was closed for a "
+                                       "week. Workers cheered. A similar strike in 2008 lasted a month.")
+    assert (undated.dated, undated.latest) == (None, 2008)
+    # the lead name: the strongest name of the article's vector
+    assert stories.profile(reading, {}, 1).lead == "valport"
 
 
 def test_the_lead_is_the_first_sentence_that_says_something():
@@ -178,7 +195,7 @@ def test_index_finds_active_and_dormant_stories_and_the_decision_revives_only_on
         dfs, documents = story_index.document_frequencies(session, ["sulawesi", "harbour", "nothing"])
         assert (dfs, documents) == ({"sulawesi": 1, "harbour": 1}, 2)
 
-    since = now - stories.QUIET_PERIOD
+    since = now - timedelta(days=7)  # the default quiet period
     with db.session() as session:
         same_quake = story_index.candidates(session, quake, since)
         assert [(c.story_id, c.dormant) for c in same_quake] == [(old, True)]
@@ -193,6 +210,30 @@ def test_index_finds_active_and_dormant_stories_and_the_decision_revives_only_on
         assert story_index.candidates(session, Profile({"nothing": 1.0}, frozenset(), frozenset()), since) == []
 
 
+def test_index_reports_the_story_s_newest_year_and_whether_it_has_the_article_s_lead_name(db):
+    from datetime import UTC, datetime
+
+    from storage import models as m
+    from storage import story_index
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    first = Profile(vector={"berg": 0.8, "vane": 0.6}, terms=frozenset({"berg", "vane", "y:2009"}),
+                    actors=frozenset({"berg"}), lead="berg", dated=2009, latest=2009)
+    background = Profile(vector={"berg": 0.6, "vane": 0.8}, terms=frozenset({"berg", "vane", "y:2004"}),
+                         actors=frozenset(), lead="berg", latest=2004)
+    recast = Profile(vector={"reyes": 0.8, "vane": 0.6}, terms=frozenset({"reyes", "vane", "berg"}),
+                     actors=frozenset({"reyes"}), lead="reyes", dated=2013, latest=2013)
+    with db.session() as session:
+        story = _stored_story(session, first, now)
+        story_index.add_to_story(session, session.get(m.Story, story), background, now)  # an older year
+    with db.session() as session:
+        [found] = story_index.candidates(session, recast, now)
+        assert (found.latest, found.lead_known) == (2009, False)
+        assert "a later event" in stories.choose_story(recast, [found]).reason
+        [same] = story_index.candidates(session, first, now)
+        assert (same.latest, same.lead_known) == (2009, True)
+
+
 def test_counting_documents_twice_adds_up(db):
     from storage import story_index
 
@@ -202,3 +243,69 @@ def test_counting_documents_twice_adds_up(db):
         story_index.count_document(session, ["b", "c", "c"])
     with db.session() as session:
         assert story_index.document_frequencies(session, ["a", "b", "c"]) == ({"a": 1, "b": 2, "c": 1}, 2)
+
+
+# --- the quiet period (setting quiet_period), through the real pipeline ------------------------
+_STRIKE = ("Dock workers in Valport walked out on Monday over pay cuts. The Valport harbour strike closed "
+           "all twelve berths. The Valport Dockers Union said 2,400 members joined the strike. Ferries to "
+           "Marrow Island were cancelled. Harbour master Ilse Brandt said cargo ships were queuing offshore. "
+           "The union wants the 6 percent pay cut withdrawn.")
+_PAPERS = {
+    # day 0: the strike
+    "a_strike.txt": (0, _STRIKE),
+    # day 10, first: the same harbour, a new angle; close enough to join an active story, not
+    # to revive a dormant one
+    "b_ferries.txt": (10, "Ferries to Marrow Island resumed on Thursday after weeks of disruption at Valport "
+                          "harbour. The island council said tourism had lost 3 million euros. Ferry operator "
+                          "Nordlys added two sailings a day. Shops on Marrow Island restocked."),
+    # day 10, later: another report of the strike itself; a strong match revives its story
+    "c_strike_again.txt": (10, _STRIKE.replace("walked out on Monday", "stayed out for a tenth day")
+                           + " Talks with the port authority broke down again."),
+}
+
+
+def _quiet_feed(tmp_path):
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    lines = []
+    for hour, (name, (day, text)) in enumerate(_PAPERS.items()):
+        (folder / name).write_text(text)
+        lines += ["[[articles]]", f'file = "{name}"', f'source = "outlet-{name[0]}"',
+                  f"published = 2025-03-{1 + day:02d}T{8 + hour:02d}:00:00Z", ""]
+    (folder / "manifest.toml").write_text("\n".join(lines))
+    return folder
+
+
+def _stories_by_file(db) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from storage import models as m
+
+    with db.session() as session:
+        return {guid.rsplit("/", 1)[-1]: story for guid, story in session.execute(
+            select(m.Article.guid, m.Article.story_id))}
+
+
+@pytest.mark.parametrize("quiet_period, ferries_join", [("7d", False), ("30d", True)])
+def test_a_story_goes_dormant_after_the_configured_quiet_period_and_a_strong_match_revives_it(
+        db, tmp_path, quiet_period, ferries_join):
+    from monitor.config import Settings
+    from tests.pipeline_helpers import run_once, settings_for
+
+    settings = Settings(**{**settings_for(_quiet_feed(tmp_path), tmp_path, db).model_dump(),
+                           "quiet_period": quiet_period})
+    run_once(db, settings)
+    story = _stories_by_file(db)
+    # Ten days after the strike story's last article: dormant with a 7-day quiet period, so the
+    # ferries report (a weak match) starts a story of its own; with 30 days it joins.
+    assert (story["b_ferries.txt"] == story["a_strike.txt"]) is ferries_join
+    # A strong match revives the dormant story (and joins the active one) either way.
+    assert story["c_strike_again.txt"] == story["a_strike.txt"]
+
+
+def test_quiet_period_is_a_duration_setting(monkeypatch):
+    from monitor.config import Settings, load_settings
+
+    assert Settings().quiet_period == 7 * 86400
+    monkeypatch.setenv("NEWSMON_QUIET_PERIOD", "36h")
+    assert load_settings().quiet_period == 36 * 3600
