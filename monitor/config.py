@@ -76,7 +76,6 @@ class Settings(BaseSettings):
     max_interval: float = 4 * 3600.0
     max_backoff: float = 6 * 3600.0  # the longest wait between tries of a failing feed
     feed_down_alert_after: float = 6 * 3600.0  # failing this long raises a feed_down alert
-    max_sentences: int = 400
     # A story nobody joined for this long is dormant: only a strong match revives it.
     quiet_period: float = 7 * 86400.0
     # Refuse feeds on private and loopback addresses (SSRF guard for shared deployments).

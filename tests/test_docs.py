@@ -52,3 +52,12 @@ def test_json_fields_are_documented():
                            closest_text="y", closest_similarity=0.2)
     for name in view.to_json():
         assert f"`{name}`" in documented, f"docs/json.md does not document {name}"
+
+
+def test_every_setting_is_documented():
+    from monitor.config import Settings
+
+    documented = (ROOT / "docs" / "configuration.md").read_text()
+    for name in Settings.model_fields:
+        if name != "config_path":  # set by --config itself, not a setting
+            assert f"`{name}`" in documented, f"docs/configuration.md does not document {name}"
