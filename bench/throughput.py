@@ -148,7 +148,7 @@ def _poll(db: Database, feed_id: int, rules, entries: list[RawEntry], now: datet
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run(sizes: list[int], data: Path, database: Path, log=print) -> list[dict]:
+def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None) -> list[dict]:
     docs = load(data)
     sample = list(docs)
     random.Random(SEED).shuffle(sample)
@@ -194,6 +194,8 @@ def run(sizes: list[int], data: Path, database: Path, log=print) -> list[dict]:
                   "peak_mb": _peak_mb(), "mean_story": statistics.mean(sizes_), "largest_story": max(sizes_),
                   **counts}
         results.append(result)
+        if on_result is not None:
+            on_result(results)  # written at each size: a long run that stops keeps what it measured
         log(f"N={size:>7,}: {result['rate']:.1f} articles/s wall (CPU {result['cpu_rate']:.1f}/s), "
             f"polls {', '.join(f'{w:.0f}' for w, _ in batches)}; peak RSS {result['peak_mb']:.0f} MB; "
             f"{counts['stories']:,} stories (mean {result['mean_story']:.1f} articles, largest {max(sizes_)})")
@@ -235,12 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
+    docs = ROOT / "docs" / "benchmarks.md"
+
+    def written(results: list[dict]) -> None:
+        if not args.no_docs:
+            write_docs(results, docs, [])
+
     with tempfile.TemporaryDirectory(prefix="newsmon-throughput-") as tmp:
-        results = run(sorted(args.sizes), args.data, Path(tmp) / "newsmon.db")
+        results = run(sorted(args.sizes), args.data, Path(tmp) / "newsmon.db", on_result=written)
     print("\n".join(table(results)))
     if not args.no_docs:
-        write_docs(results, ROOT / "docs" / "benchmarks.md", [])
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        print(f"wrote {docs}")
     return 0
 
 
