@@ -20,13 +20,13 @@ from monitor import alerts, claims, developments, normalise, revisions, schedule
 from monitor.config import FeedConfig, Settings
 from monitor.fetch import Failed, Fetched, FetchResult, NotModified
 from monitor.fetch.directory import fetch_directory
-from monitor.model import Finding, Kind, KnownClaim, RawEntry
+from monitor.model import Finding, Kind, KnownClaim, RawEntry, SourceRef
 from monitor.rules import RuleSet
 from storage import models as m
 from storage import story_index
 from storage.db import Database
 from storage.models import utcnow  # one clock for the pipeline, the daemon and storage defaults
-from storage.queries import feed_event_view, load_development_views
+from storage.queries import development_view, feed_event_view
 
 log = logging.getLogger("newsmon.pipeline")
 
@@ -273,8 +273,10 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     story_index.count_document(session, list(reading.counts))
     session.flush()
 
-    views = load_development_views(session, [dev.id for dev in dev_rows])
-    alerts.enqueue_many(session, ruleset, [views[dev.id] for dev in dev_rows], now)
+    # Fresh developments: their one source is this article, so their views need no read-back.
+    first = (SourceRef(source=row.source, url=row.url, article_id=row.id),)
+    alerts.enqueue_many(session, ruleset, [development_view(dev, story.title, row.source, row.url, row.title, first)
+                                           for dev in dev_rows], now)
     return EntryOutcome(row.id, "version" if previous else "new", story.id,
                         [d.id for d in dev_rows], sorted(diff.corroborated))
 
