@@ -204,23 +204,58 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None)
 
 
 def table(results: list[dict]) -> list[str]:
-    base = results[0]["rate"]
-    lines = ["| stored articles | articles/s (median poll) | CPU articles/s | ms per article | × cost vs first "
-             "| polls (articles/s) | peak RSS | stories (mean size, largest) | developments | alerts |",
+    base = results[0]["cpu_rate"]
+    lines = ["| stored articles | articles/s, CPU (median poll) | ms CPU per article | × cost vs first "
+             "| articles/s, wall | polls (CPU articles/s) | peak RSS | stories (mean size, largest) "
+             "| developments | alerts |",
              "| ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: |"]
     for r in results:
         lines.append(
-            f"| {r['stored']:,} | **{r['rate']:.1f}** | {r['cpu_rate']:.1f} | {1000 / r['rate']:.1f} "
-            f"| {base / r['rate']:.2f} | {', '.join(f'{w:.0f}' for w, _ in r['batches'])} | {r['peak_mb']:.0f} MB "
+            f"| {r['stored']:,} | **{r['cpu_rate']:.1f}** | {1000 / r['cpu_rate']:.1f} | {base / r['cpu_rate']:.2f} "
+            f"| {r['rate']:.1f} | {', '.join(f'{c:.0f}' for _, c in r['batches'])} | {r['peak_mb']:.0f} MB "
             f"| {r['stories']:,} ({r['mean_story']:.1f}, {r['largest_story']}) | {r['developments']:,} "
             f"| {r['alerts']:,} |")
     return lines
 
 
-def write_docs(results: list[dict], path: Path, notes: list[str]) -> None:
+def verdict(results: list[dict]) -> list[str]:
+    """The issue's targets against these figures, in words."""
+    last, first = results[-1], results[0]
+    growth = first["cpu_rate"] / last["cpu_rate"]
+    peak = max(r["peak_mb"] for r in results)
+    return [
+        f"Targets (issue 3), at {last['stored']:,} stored: ≥ 200 articles/s on one core — "
+        f"{'met' if last['cpu_rate'] >= 200 else '**not met**'} ({last['cpu_rate']:.1f}); cost per article "
+        f"growing ≤ 1.5× from {first['stored']:,} — {'met' if growth <= 1.5 else '**not met**'} ({growth:.2f}×); "
+        f"peak memory ≤ 500 MB — {'met' if peak <= 500 else '**not met**'} ({peak:.0f} MB).",
+    ]
+
+
+NOTES = [
+    "CPU time is the figure: the machine is shared, and other work on it stretches the wall clock "
+    "(the wall column) far more than the process's own CPU time. Both are one core: the pipeline is "
+    "single-threaded, and BLAS is held to one thread (monitor/developments.py).",
+    "",
+    "Where an article's time goes (pyinstrument over `process_entry` on the ECB+ run of "
+    "`bench/story_grouping.py`, shares of the whole): reading the text 38% — syntok's sentence split "
+    "14%, `claims.analyse` 13%, `stories.read` 11% (which analyses re-cased sentences again); the story "
+    "index 26% — `candidates` 13%, `add_to_story` 5%, `document_frequencies` 4%, `count_document` 3%; "
+    "the pipeline's own rows 25% — the ORM flush of the article and story 6%, claims (one executemany) "
+    "5%, developments and their first sources (one flush) 5%, reading the developments back for the "
+    "rules 4%, alerts (one executemany) 3%, the story's known claims 3%, commit 2.5%; `diff_article` 5%.",
+    "",
+    "None of these grows with the history: the text work does not touch the database, every query is "
+    "an index look-up, and a story's known claims are capped (pipeline.MAX_KNOWN_CLAIMS). What grows "
+    "the cost is the size of the stories an article joins (the largest copy-story here absorbs "
+    "other copies of a similar event) and the B-tree depth.",
+    "",
+]
+
+
+def write_docs(results: list[dict], path: Path, notes: list[str] = NOTES) -> None:
     lines = [HEADING, "", f"Measured with `{COMMAND}` (method: the script's docstring).", "", *table(results), "",
-             *notes]
-    section = "\n".join(lines) + "\n"
+             *verdict(results), "", *notes]
+    section = "\n".join(lines).rstrip("\n") + "\n"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
     start = text.find(HEADING)
     if start == -1:
@@ -241,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def written(results: list[dict]) -> None:
         if not args.no_docs:
-            write_docs(results, docs, [])
+            write_docs(results, docs)
 
     with tempfile.TemporaryDirectory(prefix="newsmon-throughput-") as tmp:
         results = run(sorted(args.sizes), args.data, Path(tmp) / "newsmon.db", on_result=written)
