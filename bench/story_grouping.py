@@ -234,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score N other arrival orders (seeds 1..N)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/quality.md")
     parser.add_argument("--verbose", "-v", action="store_true", help="list split and mixed stories")
+    parser.add_argument("--throughput", action="store_true",
+                        help="then run bench/throughput.py in the same run (issue 3: one command)")
     args = parser.parse_args(argv)
 
     docs = load(args.data)
@@ -251,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_docs:
         write_docs(result, others, ROOT / "docs" / "quality.md", args.data)
         print(f"wrote {ROOT / 'docs' / 'quality.md'}")
+    if args.throughput:
+        import throughput  # bench/throughput.py, beside this file
+
+        throughput.main(["--no-docs"] if args.no_docs else [])
     return 0
 
 

@@ -31,7 +31,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,31 +125,36 @@ def enqueue(
     state), so the alerts exist exactly when their subject does. Enqueuing again is harmless:
     rows that exist are left alone — including ones already sent.
     """
-    matches = ruleset.match(view)
-    if not matches:
-        return 0
+    return enqueue_many(session, ruleset, [view], now)
+
+
+def enqueue_many(
+    session: Session, ruleset: RuleSet, views: Iterable[DevelopmentView | FeedEventView],
+    now: datetime | None = None,
+) -> int:
+    """`enqueue` for several subjects at once (an article's developments): one executemany
+    per kind of subject, a statement compiled once per process, not one per development."""
     now = now or utcnow()
-    subject = "feed_event_id" if isinstance(view, FeedEventView) else "development_id"
-    rows = [
-        {
-            "rule": rule,
-            "channel": channel,
-            subject: view.id,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for rule, channel in matches
-    ]
-    statement = (
-        _insert(session)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["rule", subject, "channel"])
-        # RETURNING lists only the rows inserted; rowcount is not reliable for this on every driver.
-        .returning(Alert.id)
-    )
-    return len(session.execute(statement).all())
+    rows: dict[str, list[dict[str, Any]]] = {"development_id": [], "feed_event_id": []}
+    for view in views:
+        subject = "feed_event_id" if isinstance(view, FeedEventView) else "development_id"
+        rows[subject] += [
+            {"rule": rule, "channel": channel, subject: view.id, "status": PENDING, "attempts": 0,
+             "next_attempt_at": now, "created_at": now}
+            for rule, channel in ruleset.match(view)
+        ]
+    added = 0
+    for subject, subject_rows in rows.items():
+        if not subject_rows:
+            continue
+        statement = (
+            _insert(session)
+            .on_conflict_do_nothing(index_elements=["rule", subject, "channel"])
+            # RETURNING lists only the rows inserted; rowcount is not reliable for this on every driver.
+            .returning(Alert.id)
+        )
+        added += len(session.execute(statement, subject_rows).all())
+    return added
 
 
 def _insert(session: Session) -> Any:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from threadpoolctl import ThreadpoolController
 
 from monitor import figures
 from monitor.claims import analyse, key, term_weight
@@ -83,17 +85,28 @@ def known_terms(known: KnownClaim) -> list[str]:
     return known.norm.split()
 
 
+@lru_cache(maxsize=20_000)
+def _norm_keys(norm: str) -> frozenset[str]:
+    """The matching keys of a stored claim. Cached: a story's claims are compared again with
+    each of its later reports, and a frozenset intersects with an article's vocabulary in C."""
+    return frozenset(key(t) for t in norm.split())
+
+
 def _unify_spellings(new_keys: set[str], old_keys: set[str]) -> dict[str, str]:
     """Map a new entity key to an old one spelt a little differently (rapidfuzz ratio)."""
     unknown = [k for k in new_keys if k not in old_keys and len(k) >= 5 and ":" not in k]
     if not unknown or not old_keys:
         return {}
-    candidates = [k for k in old_keys if len(k) >= 5 and ":" not in k]
+    candidates = sorted(k for k in old_keys if len(k) >= 5 and ":" not in k)  # ties: not by hash order
+    if not candidates:
+        return {}
+    # Every unknown word against every candidate in one call; below the cutoff a score is 0.
+    scores = process.cdist(unknown, candidates, scorer=fuzz.ratio, score_cutoff=SAME_ENTITY, dtype=np.float64)
+    best = scores.argmax(axis=1)  # the first of equal scores, as extractOne takes it
     mapping = {}
-    for word in unknown:
-        best = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=SAME_ENTITY)
-        if best and best[0][0] == word[0]:
-            mapping[word] = best[0]
+    for word, column, score in zip(unknown, best, scores[np.arange(len(unknown)), best], strict=True):
+        if score > 0 and candidates[column][0] == word[0]:
+            mapping[word] = candidates[column]
     return mapping
 
 
@@ -105,6 +118,11 @@ class Semantic:
     within: np.ndarray  # the article's sentences × themselves
 
 
+# An article's sentences × a story's claims are small matrices: starting BLAS threads for
+# them costs more than the product (4 of 5 ms per article on two cores), so one thread.
+_BLAS = ThreadpoolController()
+
+
 def diff_article(
     claims: list[Claim],
     known: list[KnownClaim],
@@ -113,6 +131,12 @@ def diff_article(
     semantic: Semantic | None = None,
 ) -> Diff:
     """Decide which sentences of an article are developments of its story."""
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return _diff_article(claims, known, source, title, semantic)
+
+
+def _diff_article(claims: list[Claim], known: list[KnownClaim], source: str, title: str,
+                  semantic: Semantic | None) -> Diff:
     diff = Diff()
     if not known:
         best = max((c.salience for c in claims), default=0.3)
@@ -123,7 +147,7 @@ def diff_article(
     if not claims:
         return diff
 
-    old_terms = [{key(t) for t in known_terms(k)} for k in known]
+    old_terms = [_norm_keys(k.norm) for k in known]
     old_keys = set().union(*old_terms)
     new_entity_keys = {key(t) for c in claims for t in c.entities}
     respell = _unify_spellings(new_entity_keys, old_keys)
@@ -144,9 +168,13 @@ def diff_article(
         for k, w in weights.items():
             N[row, index[k]] = w
     K = np.zeros((len(known), len(vocab)))
+    words = index.keys()
+    rows, cols = [], []
     for row, terms in enumerate(old_terms):
-        cols = [index[k] for k in terms if k in index]
-        K[row, cols] = 1.0
+        shared = terms & words  # in C; only the few shared keys reach Python
+        rows += [row] * len(shared)
+        cols += [index[k] for k in shared]
+    K[rows, cols] = 1.0
     # Words the story repeats in many sentences are its background ("Ukraine", "agreement");
     # what distinguishes a sentence are the words the story rarely or never used. So each
     # unit's weight is scaled by its inverse frequency among the story's sentences.

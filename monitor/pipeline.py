@@ -13,20 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from monitor import alerts, claims, developments, normalise, revisions, schedule, stories
 from monitor.config import FeedConfig, Settings
 from monitor.fetch import Failed, Fetched, FetchResult, NotModified
 from monitor.fetch.directory import fetch_directory
-from monitor.model import Finding, Kind, KnownClaim, RawEntry
+from monitor.model import Finding, Kind, KnownClaim, RawEntry, SourceRef
 from monitor.rules import RuleSet
 from storage import models as m
 from storage import story_index
 from storage.db import Database
 from storage.models import utcnow  # one clock for the pipeline, the daemon and storage defaults
-from storage.queries import feed_event_view, load_development_views
+from storage.queries import development_view, feed_event_view
 
 # A story nobody joined for this long is dormant (the `quiet_period` setting's default).
 QUIET_PERIOD = timedelta(seconds=Settings.model_fields["quiet_period"].default)
@@ -268,8 +268,7 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
         })
     if claim_rows:
         session.execute(insert(m.Claim), claim_rows)  # one executemany, not an ORM object per sentence
-    for development_id in sorted(diff.corroborated):
-        _add_source(session, development_id, row)
+    _add_sources(session, sorted(diff.corroborated), row)
 
     story.article_count += 1
     story.first_seen = min(story.first_seen, article.published_at)
@@ -278,9 +277,10 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     story_index.count_document(session, list(reading.counts))
     session.flush()
 
-    views = load_development_views(session, [dev.id for dev in dev_rows])
-    for dev in dev_rows:
-        alerts.enqueue(session, ruleset, views[dev.id], now)
+    # Fresh developments: their one source is this article, so their views need no read-back.
+    first = (SourceRef(source=row.source, url=row.url, article_id=row.id),)
+    alerts.enqueue_many(session, ruleset, [development_view(dev, story.title, row.source, row.url, row.title, first)
+                                           for dev in dev_rows], now)
     return EntryOutcome(row.id, "version" if previous else "new", story.id,
                         [d.id for d in dev_rows], sorted(diff.corroborated))
 
@@ -315,18 +315,18 @@ def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
 
 def _store_findings(session: Session, story: m.Story, article: m.Article, findings: list[Finding],
                     now: datetime) -> list[m.Development]:
-    rows = []
-    for finding in findings:
-        dev = m.Development(
+    rows = [
+        m.Development(
             story_id=story.id, article_id=article.id, kind=finding.kind, text=finding.text, score=finding.score,
             closest_text=finding.closest_text, closest_similarity=finding.closest_similarity,
             details=finding.details, published_at=article.published_at, detected_at=now,
         )
-        session.add(dev)
-        session.flush()
-        session.add(m.DevelopmentSource(development_id=dev.id, article_id=article.id, source=article.source,
-                                        url=article.url))  # a fresh development: its first source
-        rows.append(dev)
+        for finding in findings
+    ]
+    session.add_all(rows)
+    session.flush()  # one batched INSERT … RETURNING for all of them, not a round trip each
+    session.add_all(m.DevelopmentSource(development_id=dev.id, article_id=article.id, source=article.source,
+                                        url=article.url) for dev in rows)  # a fresh development: its first source
     return rows
 
 
@@ -377,13 +377,16 @@ def _revision_text(revision: revisions.Revision, found: list[Finding]) -> str:
     return f"[{revision.edit}] {body}"
 
 
-def _add_source(session: Session, development_id: int, article: m.Article) -> None:
-    exists = session.scalar(select(func.count()).select_from(m.DevelopmentSource).where(
-        m.DevelopmentSource.development_id == development_id,
-        m.DevelopmentSource.source == article.source))
-    if not exists:
-        session.add(m.DevelopmentSource(development_id=development_id, article_id=article.id,
-                                        source=article.source, url=article.url))
+def _add_sources(session: Session, development_ids: list[int], article: m.Article) -> None:
+    """The article's outlet corroborates these developments (once per outlet)."""
+    if not development_ids:
+        return
+    listed = set(session.scalars(select(m.DevelopmentSource.development_id).where(
+        m.DevelopmentSource.development_id.in_(development_ids),
+        m.DevelopmentSource.source == article.source)))
+    session.add_all(m.DevelopmentSource(development_id=development_id, article_id=article.id,
+                                        source=article.source, url=article.url)
+                    for development_id in development_ids if development_id not in listed)
 
 
 # --- the whole job -------------------------------------------------------------------------

@@ -34,27 +34,33 @@ def load_development_views(session: Session, development_ids: Iterable[int]) -> 
             SourceRef(source=ref.source, url=ref.url, article_id=ref.article_id)
         )
 
-    views = {}
-    for development, story_title, source, article_url, article_title in rows:
-        views[development.id] = DevelopmentView(
-            id=development.id,
-            story_id=development.story_id,
-            story_title=story_title,
-            kind=development.kind,
-            text=development.text,
-            score=development.score,
-            source=source,
-            article_id=development.article_id,
-            article_url=article_url,
-            article_title=article_title,
-            published_at=development.published_at,
-            detected_at=development.detected_at,
-            closest_text=development.closest_text,
-            closest_similarity=development.closest_similarity,
-            sources=tuple(sources[development.id]),
-            details=dict(development.details or {}),
-        )
-    return views
+    return {development.id: development_view(development, story_title, source, article_url, article_title,
+                                             tuple(sources[development.id]))
+            for development, story_title, source, article_url, article_title in rows}
+
+
+def development_view(development: Development, story_title: str, source: str, article_url: str | None,
+                     article_title: str, sources: tuple[SourceRef, ...]) -> DevelopmentView:
+    """The view of a development whose story and article are at hand (the pipeline has them
+    in memory when it stores one, and need not read them back)."""
+    return DevelopmentView(
+        id=development.id,
+        story_id=development.story_id,
+        story_title=story_title,
+        kind=development.kind,
+        text=development.text,
+        score=development.score,
+        source=source,
+        article_id=development.article_id,
+        article_url=article_url,
+        article_title=article_title,
+        published_at=development.published_at,
+        detected_at=development.detected_at,
+        closest_text=development.closest_text,
+        closest_similarity=development.closest_similarity,
+        sources=sources,
+        details=dict(development.details or {}),
+    )
 
 
 def load_development_view(session: Session, development_id: int) -> DevelopmentView:

@@ -65,3 +65,14 @@ def test_kind_of_development(row):
     if "figures" in row:
         assert diff.findings[0].details["figures"] == row["figures"]
         assert diff.findings[0].details["earlier"] == row["earlier"][0]
+
+
+def test_a_huge_figure_is_one_token_and_reads_back():
+    """A figure of 10^15 or more used to come out cut in two ("n:usd:6.84e+" and "n:15"),
+    and the changed-figure finding then failed on the cut token, stopping the feed's poll."""
+    claim = analyse("The debt reached $6,840 trillion last year.")
+    assert claim.numbers == {"n:usd:6.84e15"}
+    diff = diff_article([analyse("The debt reached $7,000 trillion last year.")],
+                        _known(["The debt reached $6,840 trillion last year."]), "later-outlet", "title")
+    assert [f.kind for f in diff.findings] == ["changed_figure"]
+    assert diff.findings[0].details["figures"] == [{"old": "$6840 trillion", "new": "$7000 trillion"}]
