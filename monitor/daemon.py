@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from monitor import alerts, pipeline
 from monitor.app import App
@@ -65,7 +66,10 @@ class Daemon:
         app = self.app
         notifiers = app.build_notifiers()  # config errors first, then rule files
         ruleset = app.load_rules()
-        pipeline.sync_config_feeds(app.db, app.settings.feeds)
+        try:
+            pipeline.sync_config_feeds(app.db, app.settings.feeds)
+        except IntegrityError:  # another worker, started with us, added the same feeds first
+            pipeline.sync_config_feeds(app.db, app.settings.feeds)
         if app.db.dialect == "sqlite":
             release_leases(app.db)  # SQLite serves one worker: any lease is a dead run's
         from monitor.fetch.http import make_client

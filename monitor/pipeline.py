@@ -466,6 +466,7 @@ class Poller:
                 self._unchanged.append(row)
                 if len(self._unchanged) >= self.UNCHANGED_BATCH:
                     await self.flush()
+                log.debug("polled %s: not_modified, 0 new article(s)", feed.url)
                 return PollReport(feed=feed.url, status="not_modified")
             async with self._store:
                 return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,
