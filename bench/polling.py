@@ -3,6 +3,7 @@
     .venv/bin/python bench/polling.py                  # 1 000 feeds × 50 entries
     .venv/bin/python bench/polling.py --feeds 100      # quicker
     .venv/bin/python bench/polling.py --no-docs
+    .venv/bin/python bench/polling.py --sweep 1,2,5,8,20,50   # all-304 CPU against concurrency
 
 A server process on 127.0.0.1 (its CPU is not ours) serves /f/<i>: an RSS feed of 50 entries
 with an ETag, answering 304 to a matching If-None-Match. Each entry reports its own event
@@ -27,12 +28,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import multiprocessing
 import random
+import re
 import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ENTRIES = 50
+NEWS = ROOT.parent / "shared" / "eval" / "ecbplus-dev.jsonl"
+_VOCABULARY: list[str] = []
 
 
 def words(text: str) -> list[str]:
@@ -52,48 +58,60 @@ FIRST = words("Anna Ben Carla David Elena Farid Grace Hugo Ines Jonas Karin Luis
 LAST = words("Berg Costa Dubois Eriksen Fischer Garcia Horvat Ivanova Jensen Kowalski Lindqvist Moreau Novak Okafor Petrov Quinn Rossi Schmidt Tanaka Urban Varga Weber Xu Yilmaz Zielinski Almeida Brandt Castillo Dahl Engel Ferrari Gruber Hansen Ito Jovanovic Keller Laurent Meyer Nilsson Ortiz")
 CITIES = words("Aarhus Bilbao Cluj Dresden Eindhoven Florence Gdansk Hamburg Innsbruck Jena Krakow Lyon Malmo Nantes Oulu Porto Quimper Rotterdam Salzburg Tampere Utrecht Valencia Warsaw Zagreb Antwerp Bergen Cork Debrecen Esbjerg Faro Graz Haarlem Ljubljana Kaunas Lille Modena Namur Odense Plovdiv Riga")
 ORGS = ["Nordwind Energy", "Castell Logistics", "Brightwater Foods", "Helix Pharma", "Ostara Motors", "Polaris Bank", "Meridian Steel", "Lumen Telecom", "Vesta Insurance", "Arcadia Airlines", "Tidewater Shipping", "Granite Cement", "Solstice Solar", "Kestrel Aerospace", "Juniper Retail"]
-EVENTS = [
-    ("Fire at {org} warehouse in {city} injures {n} workers",
-     "A fire broke out at a {org} warehouse in {city} on {day}, injuring {n} workers. Fire chief {person} said {m} engines were sent and the blaze was contained after {h} hours. The cause is under investigation."),
-    ("{org} to cut {n} jobs at its {city} plant",
-     "{org} will cut {n} jobs at its plant in {city}, chief executive {person} announced on {day}. The company blamed a {m} percent fall in orders. Unions called a meeting for {h} {month}."),
-    ("{person} elected mayor of {city}",
-     "{person} won the mayoral election in {city} on {day} with {m} percent of the vote. Turnout was {h} percent. {person2} conceded and congratulated the winner, who takes office on {n} {month}."),
-    ("{city} council approves {n} million euro tram line",
-     "The city council of {city} approved a {n} million euro tram line on {day}. Transport councillor {person} said construction starts in {month} and the {m} kilometre line opens in {year}. Critics led by {person2} want a referendum."),
-    ("Storm cuts power to {n} homes around {city}",
-     "A storm with gusts of {m} km/h cut power to {n} homes around {city} on {day}. Grid operator spokesperson {person} expected most supplies back within {h} hours. Schools stay closed on {day2}."),
-    ("{org} buys {org2} for {n} million euros",
-     "{org} agreed to buy {org2} for {n} million euros, the companies said on {day}. {person}, head of {org}, said the deal should close by {month} {year}. Regulators in {city} must approve it."),
-    ("Strike halts trains between {city} and {city2}",
-     "A strike by rail workers halted trains between {city} and {city2} on {day}. Union leader {person} said {n} staff walked out over pay and demanded a {m} percent rise. Talks resume on {day2}."),
-    ("{person} named coach of {city} football club",
-     "{city} FC named {person} as its new head coach on {day} on a {m}-year contract. The club sits {h}th in the league. Former coach {person2} left in {month} after {n} matches."),
-    ("Bridge in {city} closed after cracks found",
-     "Engineers closed the {person2} Bridge in {city} on {day} after finding cracks in {m} supports. Roads official {person} said repairs will cost {n} million euros and take until {month}."),
-    ("{org} reports {n} million euro quarterly profit",
-     "{org} reported a quarterly profit of {n} million euros on {day}, up {m} percent. Finance chief {person} raised the forecast for {year}. Shares rose {h} percent in {city}."),
-]
+ROLES = words("spokesperson director mayor minister chairman manager councillor inspector adviser governor")
+VERBS = words("announced blocked approved delayed cancelled expanded questioned defended postponed confirmed")
 MONTHS = words("January February March April May June July August September October November December")
 DAYS = words("Monday Tuesday Wednesday Thursday Friday Saturday Sunday")
 SHARED = 0.2  # share of entries that report an event another feed also reports
 
 
+def vocabulary() -> list[str]:
+    """Everyday words of real news (ECB+, ../shared/eval): lower-case words of 5-12 letters found
+    in at most 15 of its 496 documents, so two events rarely share them."""
+    global _VOCABULARY
+    if not _VOCABULARY:
+        counts: Counter[str] = Counter()
+        with NEWS.open(encoding="utf-8") as lines:
+            for line in lines:
+                counts.update(set(re.findall(r"\b[a-z]{5,12}\b", json.loads(line)["text"])))
+        _VOCABULARY = sorted(word for word, documents in counts.items() if documents <= 15)
+    return _VOCABULARY
+
+
 def event_text(event: str) -> tuple[str, str]:
-    """The title and text of one event: the same event reads the same in every feed."""
+    """The title and text of one event: the same event reads the same in every feed.
+
+    No fixed template: names, places, organisations, figures and eight words of the event's
+    own (drawn from real news vocabulary), in sentence frames chosen per event, make each event
+    read differently, as two fires in two towns do.
+    """
     rnd = random.Random(event)
+    w = rnd.sample(vocabulary(), 8)
+    person, person2 = (f"{rnd.choice(FIRST)} {rnd.choice(LAST)}" for _ in range(2))
+    city = rnd.choice(CITIES)
+    org, org2 = (f"{rnd.choice(LAST)} {rnd.choice(ORGS).split()[1]}" for _ in range(2))
+    verb, role = rnd.choice(VERBS), rnd.choice(ROLES)
+    n, m, year, month, day = (rnd.randint(3, 900), rnd.randint(2, 60), rnd.randint(2026, 2030),
+                              rnd.choice(MONTHS), rnd.choice(DAYS))
+    title = rnd.choice([f"{city} {w[0]} {w[1]}: {person} {verb} {w[2]}",
+                        f"{person} {verb} {w[0]} {w[2]} in {city}",
+                        f"{org} and the {w[1]} {w[0]} of {city}"])
+    sentences = [
+        rnd.choice([f"{person}, {role} at {org}, said on {day} that the {w[2]} in {city} had {verb} {n} {w[3]}.",
+                    f"In {city}, {org} {verb} the {w[2]} on {day}, {role} {person} told reporters, citing {n} {w[3]}.",
+                    f"{n} {w[3]} were {verb} in {city} on {day}, according to {person} of {org}."]),
+        rnd.choice([f"The {w[4]} will cost {m} million euros and last until {month} {year}.",
+                    f"A budget of {m} million euros for the {w[4]} runs until {month} {year}.",
+                    f"Officials expect the {w[4]} to take until {month} {year} at {m} million euros."]),
+        rnd.choice([f"{person2} of {org2} criticised the {w[5]} and asked for {w[6]}.",
+                    f"{org2}, through {person2}, welcomed the {w[5]} but wants {w[6]}.",
+                    f"Critics led by {person2} ({org2}) doubt the {w[5]} without {w[6]}."]),
+        rnd.choice([f"Local reports also mention the {w[7]}.", f"The {w[7]} remains unresolved.", ""]),
+    ]
+    return title, " ".join(sentence for sentence in sentences if sentence)
 
-    def first():
-        return f"{rnd.choice(FIRST)} {rnd.choice(LAST)}"
 
-    title_t, body_t = EVENTS[rnd.randrange(len(EVENTS))]
-    values = dict(org=rnd.choice(ORGS), org2=rnd.choice(ORGS), city=rnd.choice(CITIES), city2=rnd.choice(CITIES),
-                  person=first(), person2=first(), n=rnd.randint(3, 900), m=rnd.randint(2, 60), h=rnd.randint(2, 23),
-                  day=rnd.choice(DAYS), day2=rnd.choice(DAYS), month=rnd.choice(MONTHS), year=rnd.randint(2026, 2030))
-    return title_t.format(**values), body_t.format(**values)
-
-
-def feed_body(feed: int, version: int) -> bytes:
+def feed_body(feed: int, version: int, entries: int = ENTRIES) -> bytes:
     """Feed `feed` at `version`: entries k = version+49 .. version, newest first, entry k
     published k hours after a fixed start (a new version adds one entry on top, drops the last).
 
@@ -104,20 +122,20 @@ def feed_body(feed: int, version: int) -> bytes:
     """
     start = datetime(2025, 3, 1, tzinfo=UTC)
     items = []
-    for k in range(version + ENTRIES - 1, version - 1, -1):
+    for k in range(version + entries - 1, version - 1, -1):
         shared = random.Random(f"{feed}-{k}").random() < SHARED
         title, text = event_text(f"s{feed // 3}-{k}" if shared else f"{feed}-{k}")
         when = format_datetime(start + timedelta(hours=k), usegmt=True)
         items.append(f"<item><guid>f{feed}-e{k}</guid><title>{title}</title>"
                      f"<link>https://news.example/{feed}/{k}</link><pubDate>{when}</pubDate>"
                      f"<description>{text}</description></item>")
-    built = format_datetime(start + timedelta(hours=version + ENTRIES), usegmt=True)
+    built = format_datetime(start + timedelta(hours=version + entries), usegmt=True)
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>District {feed}</title>'
             f"<link>https://news.example/{feed}/</link><lastBuildDate>{built}</lastBuildDate>"
             f"{''.join(items)}</channel></rss>").encode()
 
 
-def serve(port_queue, versions) -> None:
+def serve(port_queue, versions, entries: int = ENTRIES) -> None:
     """The feed server (a child process). versions[i] is feed i's current version."""
     bodies: dict[tuple[int, int], bytes] = {}
 
@@ -134,7 +152,7 @@ def serve(port_queue, versions) -> None:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            body = bodies.get((feed, version)) or bodies.setdefault((feed, version), feed_body(feed, version))
+            body = bodies.get((feed, version)) or bodies.setdefault((feed, version), feed_body(feed, version, entries))
             self.send_response(200)
             self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
             self.send_header("ETag", etag)
@@ -245,6 +263,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="fetches at a time (the product's default: 8)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the all-304 and 10%% polls")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--sweep", metavar="N,N,...", help="instead: all-304 polls of one-entry feeds at each of "
+                        "these concurrencies (median of --repeat), printed as a table; docs untouched")
     args = parser.parse_args()
 
     from monitor import pipeline
@@ -256,7 +276,7 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     versions = context.Array("i", args.feeds)
     ports = context.Queue()
-    server = context.Process(target=serve, args=(ports, versions), daemon=True)
+    server = context.Process(target=serve, args=(ports, versions, 1 if args.sweep else ENTRIES), daemon=True)
     server.start()
     port = ports.get(timeout=30)
     urls = [f"http://127.0.0.1:{port}/f/{i}" for i in range(args.feeds)]
@@ -274,7 +294,7 @@ def main() -> None:
     ruleset = load_rules(settings.rules_dir, set(settings.channels))
     clock = EntryClock(pipeline)
 
-    def poll():
+    def poll(settings=settings):
         async def run():
             client = make_client()
             try:
@@ -288,6 +308,10 @@ def main() -> None:
         return result
 
     floor_etags: dict[str, str] = {}
+    if args.sweep:
+        sweep(args, settings, poll, urls, floor_etags)
+        server.terminate()
+        return
     rows = []
     for phase, runs in (("first full poll", 1), ("all 304", args.repeat), ("10% changed", args.repeat)):
         ours_runs, base_runs = [], []
@@ -305,6 +329,21 @@ def main() -> None:
     server.terminate()
     if not args.no_docs:
         write_docs(rows, args)
+
+
+def sweep(args, settings, poll, urls: list[str], floor_etags: dict[str, str]) -> None:
+    """CPU of an all-304 poll against the number of fetches in flight (the pool's cost grows with it)."""
+    poll()  # every feed stored once, with its ETag
+    asyncio.run(floor(urls, floor_etags, 8))
+    print(f"\n{args.feeds} feeds, all 304, median of {args.repeat}\n\n"
+          "| fetches at a time | CPU | per feed | floor CPU | wall | floor wall |\n| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for concurrency in (int(value) for value in args.sweep.split(",")):
+        at = settings.model_copy(update={"fetch_concurrency": concurrency, "fetch_per_host": concurrency})
+        ours = median_row([measure("all 304", lambda at=at: poll(at)) for _ in range(args.repeat)])
+        base = median_row([measure("floor", lambda c=concurrency: asyncio.run(floor(urls, floor_etags, c)))
+                           for _ in range(args.repeat)])
+        print(f"| {concurrency} | {ours['cpu']:.2f} s | {1000 * ours['cpu'] / args.feeds:.2f} ms | {base['cpu']:.2f} s "
+              f"| {ours['wall']:.2f} s | {base['wall']:.2f} s |", flush=True)
 
 
 def write_docs(rows, args) -> None:
