@@ -3,7 +3,8 @@
     APScheduler jobs, until SIGINT/SIGTERM:
         every IDLE s:              claim due feeds (next_poll_at <= now) under a lease, as many as
                                    there are free slots; poll each: fetch concurrently, store one
-                                   at a time (pipeline.Poller)
+                                   at a time (pipeline.Poller); write the unchanged (304) feeds of
+                                   the last second in one batch
         every DELIVERY_EVERY s:    deliver due alerts from the outbox
         every RULES_CHECK_EVERY s: reload the rules if SIGHUP came or a rule file changed
                                    (a broken file keeps the old rules)
@@ -36,6 +37,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from monitor import alerts, pipeline
 from monitor.app import App
@@ -64,7 +66,10 @@ class Daemon:
         app = self.app
         notifiers = app.build_notifiers()  # config errors first, then rule files
         ruleset = app.load_rules()
-        pipeline.sync_config_feeds(app.db, app.settings.feeds)
+        try:
+            pipeline.sync_config_feeds(app.db, app.settings.feeds)
+        except IntegrityError:  # another worker, started with us, added the same feeds first
+            pipeline.sync_config_feeds(app.db, app.settings.feeds)
         if app.db.dialect == "sqlite":
             release_leases(app.db)  # SQLite serves one worker: any lease is a dead run's
         from monitor.fetch.http import make_client
@@ -85,6 +90,7 @@ class Daemon:
             log.warning("stopping: %d poll(s) in flight get %gs to finish", len(self._tasks),
                         app.settings.shutdown_grace)
             await self._wind_down(self._tasks, self._delivery)
+            await self._flush()
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
@@ -109,7 +115,9 @@ class Daemon:
         return scheduler
 
     async def _claim(self) -> None:
-        """Start a poll for each due feed this worker can lease, up to its free slots."""
+        """Write the unchanged feeds polled since the last tick, then start a poll for each due
+        feed this worker can lease, up to its free slots."""
+        await self._flush(wait=False)
         if self.stop.is_set():
             return
         free = 2 * self.app.settings.fetch_concurrency - len(self._tasks)
@@ -117,6 +125,12 @@ class Daemon:
             task = asyncio.create_task(self._poll(self._poller, feed), name=f"poll {feed.url}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, wait: bool = True) -> None:
+        try:
+            await self._poller.flush(wait)
+        except Exception:  # their leases expire, and they are polled again: nothing is lost
+            log.exception("could not record the unchanged feeds; they will be polled again after %gs", LEASE)
 
     async def _start_delivery(self) -> None:
         # Our own task, not the job itself, so that stopping can give it the grace period.

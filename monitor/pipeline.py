@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor import alerts, claims, developments, normalise, revisions, schedule, stories
@@ -88,7 +88,8 @@ async def fetch(feed: m.Feed, client=None, allow_private: bool = False, gate=Non
 
     try:
         return await fetch_http(client, feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                                body_hash=feed.body_hash, allow_private=allow_private, gate=gate)
+                                body_hash=feed.body_hash, allow_private=allow_private, gate=gate,
+                                known_entries=frozenset((feed.entry_digests or "").split()))
     except Exception as error:  # a fetcher bug must not stop the other feeds
         log.exception("feed %s: fetch crashed", feed.url)
         return Failed(f"internal error: {type(error).__name__}")
@@ -170,9 +171,11 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
             feed.ttl_seconds = result.ttl_seconds
             if isinstance(result, Fetched):
                 feed.body_hash = result.body_hash
+                # Every entry of this body is now stored: the next poll need not parse them again.
+                feed.entry_digests = " ".join(result.entry_digests) or None
                 feed.title = feed.title or result.title
                 feed.articles_seen += report.new_articles
-                feed.entry_gap_seconds = schedule.entry_gap(e.published_at for e in result.entries) \
+                feed.entry_gap_seconds = schedule.entry_gap(_publication_dates(session, feed.id, result)) \
                     or feed.entry_gap_seconds
             if result.new_url and result.new_url != feed.url:
                 _move(session, feed, result.new_url)
@@ -183,6 +186,40 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
         feed.next_poll_at = schedule.next_poll(
             policy, now, normal=normal, failures=feed.failures, ttl=feed.ttl_seconds,
             retry_after=result.retry_after_seconds if isinstance(result, Failed) else None)
+
+
+def _publication_dates(session: Session, feed_id: int, result: Fetched) -> list[datetime | None]:
+    """The dates that tell how often the feed publishes: its entries', plus, when the entries
+    stored last time were left unparsed, the newest stored ones in their place."""
+    dates = [e.published_at for e in result.entries]
+    if len(result.entries) < len(result.entry_digests):
+        dates += session.scalars(select(m.Article.published_at).where(m.Article.feed_id == feed_id)
+                                 .order_by(m.Article.published_at.desc()).limit(schedule.GAP_SAMPLE))
+    return dates
+
+
+def unchanged_row(feed: m.Feed, result: NotModified, now: datetime, policy: schedule.Policy) -> dict | None:
+    """What `_record_poll` would write after a NotModified on a healthy feed, as one row for
+    `record_unchanged`; None when the poll needs `_record_poll` (a recovery, a move)."""
+    if feed.failures or feed.down_alerted or feed.failing_since or result.new_url:
+        return None
+    normal = schedule.interval(policy, own_interval=feed.interval_seconds, entry_gap=feed.entry_gap_seconds,
+                               ttl=result.ttl_seconds)
+    return {"b_id": feed.id, "b_now": now, "b_etag": result.etag or feed.etag,
+            "b_last_modified": result.last_modified or feed.last_modified, "b_ttl": result.ttl_seconds,
+            "b_next": schedule.next_poll(policy, now, normal=normal, ttl=result.ttl_seconds)}
+
+
+def record_unchanged(db: Database, rows: list[dict]) -> None:
+    """Unchanged healthy feeds' poll times, due times and validators, and their leases ended:
+    one UPDATE executed for all rows in one transaction. A 304 costs nothing more."""
+    feeds = m.Feed.__table__
+    statement = update(feeds).where(feeds.c.id == bindparam("b_id")).values(
+        last_polled_at=bindparam("b_now"), last_success_at=bindparam("b_now"), etag=bindparam("b_etag"),
+        last_modified=bindparam("b_last_modified"), ttl_seconds=bindparam("b_ttl"),
+        next_poll_at=bindparam("b_next"), lease_owner=None, lease_expires_at=None)
+    with db.engine.begin() as connection:
+        connection.execute(statement, rows)
 
 
 def _move(session: Session, feed: m.Feed, new_url: str) -> None:
@@ -400,7 +437,15 @@ def due_feeds(db: Database, now: datetime, all_feeds: bool = False) -> list[int]
 
 class Poller:
     """Fetches concurrently, stores one feed at a time (storage is CPU work under one GIL, and
-    SQLite has one writer). At most 2 × concurrency fetched results wait, so memory stays bounded."""
+    SQLite has one writer). At most 2 × concurrency fetched results wait, so memory stays bounded.
+
+    A feed that did not change (304, or the same body) on a healthy feed is only noted; the
+    notes are written together by `flush` (called when UNCHANGED_BATCH pile up, at the end of
+    `poll_once`, and by the daemon every second and before it stops): until then the feed keeps
+    its lease, so no other worker polls it again.
+    """
+
+    UNCHANGED_BATCH = 100
 
     def __init__(self, db: Database, settings: Settings, ruleset: RuleSet, client=None) -> None:
         self.db, self.settings, self.ruleset, self.client = db, settings, ruleset, client
@@ -412,6 +457,7 @@ class Poller:
             self.gate = HostGate(total=settings.fetch_concurrency, per_host=settings.fetch_per_host)
         self._slots = asyncio.Semaphore(2 * settings.fetch_concurrency)
         self._store = asyncio.Lock()
+        self._unchanged: list[dict] = []
         self.should_stop: Callable[[], bool] | None = None
         self.embedder = None
         if settings.semantic_matching:
@@ -422,6 +468,13 @@ class Poller:
     async def poll(self, feed: m.Feed) -> PollReport:
         async with self._slots:
             result = await fetch(feed, self.client, self.settings.fetch_allow_private, self.gate)
+            row = unchanged_row(feed, result, utcnow(), self.policy) if isinstance(result, NotModified) else None
+            if row is not None:
+                self._unchanged.append(row)
+                if len(self._unchanged) >= self.UNCHANGED_BATCH:
+                    await self.flush()
+                log.debug("polled %s: not_modified, 0 new article(s)", feed.url)
+                return PollReport(feed=feed.url, status="not_modified")
             if feed.full_text:  # summary-only entries get their pages' text (monitor/fetch/article.py)
                 from monitor.fetch.article import add_full_text
 
@@ -432,10 +485,22 @@ class Poller:
                                                self.policy, self.should_stop, self.embedder,
                                                timedelta(seconds=self.settings.quiet_period))
 
+    async def flush(self, wait: bool = True) -> None:
+        """Write the unchanged feeds noted so far (see the class). `wait=False`: not now if a
+        feed is being stored (the daemon's tick must not wait for a long feed)."""
+        if not wait and self._store.locked() and len(self._unchanged) < self.UNCHANGED_BATCH:
+            return
+        rows, self._unchanged = self._unchanged, []
+        if rows:
+            async with self._store:
+                await asyncio.to_thread(record_unchanged, self.db, rows)
+
 
 async def poll_once(db: Database, settings: Settings, ruleset: RuleSet, client=None) -> list[PollReport]:
     """Poll every enabled feed once (the `run --once` job), whatever its due time."""
     with db.session() as session:
         feeds = list(session.scalars(select(m.Feed).where(m.Feed.enabled.is_(True)).order_by(m.Feed.id)))
     poller = Poller(db, settings, ruleset, client)
-    return list(await asyncio.gather(*(poller.poll(feed) for feed in feeds)))
+    reports = list(await asyncio.gather(*(poller.poll(feed) for feed in feeds)))
+    await poller.flush()
+    return reports

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,7 @@ class Seen:
 
     path: str
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass

@@ -104,6 +104,7 @@ def test_a_changing_feed_then_304s_that_cost_nothing(harness):
         entries["n"] = 3  # the publisher adds an entry: a new ETag
         second = harness.poll(feed_id, T0 + timedelta(minutes=20))
         assert (second.status, second.new_articles) == ("fetched", 1)
+        assert len(second.entries) == 1  # the two stored entries were not even parsed again
         articles = harness.count(m.Article)
 
         before = harness.feed(feed_id)
@@ -208,3 +209,49 @@ def test_a_permanent_redirect_moves_the_feed(harness, second_answer):
         temp = harness.add(server.url("/temp"))
         harness.poll(temp, T0)
         assert harness.feed(temp).url == server.url("/temp")  # a temporary hop moves nothing
+
+
+def test_the_daemons_poller_claims_polls_and_batches_the_304s_of_healthy_feeds(harness):
+    """What the daemon does each second: claim due feeds under a lease, poll them, and write the
+    unchanged ones together. A 304 moves the feed's times on and ends its lease; a feed that was
+    failing goes the full way, so its recovery is recorded."""
+    from monitor.config import Settings
+    from monitor.daemon import claim_due_feeds
+
+    answers = {"/a": 0, "/b": 0}
+
+    def flaky(seen):  # fails once, then behaves like the others
+        answers["/b"] += 1
+        return Reply(503) if answers["/b"] == 2 else _versioned(seen, 2)
+
+    settings = Settings(fetch_allow_private=True, fetch_concurrency=2)
+    with FeedServer() as server:
+        server.route("/a", lambda seen: _versioned(seen, 2))
+        server.route("/b", flaky)
+        ids = [harness.add(server.url(path)) for path in ("/a", "/b")]
+
+        async def round_(now):
+            client = make_client()
+            poller = pipeline.Poller(harness.db, settings, harness.ruleset, client)
+            try:
+                feeds = claim_due_feeds(harness.db, now, "w1", 10, 300)
+                leased = [harness.feed(i).lease_owner for i in ids]
+                reports = [await poller.poll(feed) for feed in feeds]
+                await poller.flush()
+            finally:
+                await client.aclose()
+            return leased, sorted((r.feed.rsplit("/", 1)[1], r.status) for r in reports)
+
+        start = pipeline.utcnow()  # the poller keeps the real time; claims look ahead of it
+        assert asyncio.run(round_(start))[1] == [("a", "fetched"), ("b", "fetched")]
+        assert asyncio.run(round_(start + timedelta(hours=5)))[1] == [("a", "not_modified"), ("b", "failed")]
+        assert harness.feed(ids[1]).failures == 1
+        leased, reports = asyncio.run(round_(start + timedelta(hours=10)))
+        assert leased == ["w1", "w1"] and reports == [("a", "not_modified"), ("b", "not_modified")]
+        assert [seen.headers.get("if-none-match") for seen in server.requests_to("/a")] == [None, '"v2"', '"v2"']
+    for feed_id in ids:
+        feed = harness.feed(feed_id)
+        assert (feed.lease_owner, feed.lease_expires_at, feed.failures, feed.last_error) == (None, None, 0, None)
+        assert feed.last_polled_at == feed.last_success_at and feed.last_polled_at > start
+        assert feed.next_poll_at > feed.last_polled_at and feed.etag == '"v2"'
+    assert harness.count(m.Article) == 4  # two entries each, stored once

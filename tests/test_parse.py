@@ -240,3 +240,33 @@ def test_entries_with_nothing_in_them_are_skipped():
     parsed = parse_feed(body, DEFAULT_URL)
     assert [entry.title for entry in parsed.entries] == ["Real"]
     assert parsed.warnings == ["skipped 1 entries with no title, link or text"]
+
+
+# -- entries stored last time are not parsed again ---------------------------------------------
+
+
+def test_entries_with_a_known_digest_are_left_unparsed_and_edits_count_as_new():
+    day = [(f"g{n}", T0 + timedelta(hours=n)) for n in range(5)]
+    first = parse_feed(rss(day), DEFAULT_URL)
+    assert guids(first) == [f"g{n}" for n in range(5)] and len(set(first.entry_digests)) == 5
+
+    newer = rss([("g5", T0 + timedelta(hours=5)), *day]).replace(b"<title>g2</title>", b"<title>g2 (updated)</title>")
+    second = parse_feed(newer, DEFAULT_URL, known=set(first.entry_digests))
+    assert guids(second) == ["g5", "g2"]  # the new entry and the edited one; three left unparsed
+    assert [e.title for e in second.entries] == ["g5", "g2 (updated)"]
+    assert second.title == "Wire" and second.warnings == [] and len(second.entry_digests) == 6
+
+    unchanged = parse_feed(rss(day, title="Wire, renamed"), DEFAULT_URL, known=set(first.entry_digests))
+    assert (guids(unchanged), unchanged.title) == ([], "Wire, renamed")  # a valid feed, nothing new in it
+
+
+def test_a_document_that_cannot_be_cut_safely_is_parsed_whole():
+    day = [(f"g{n}", T0 + timedelta(hours=n)) for n in range(3)]
+    known = set(parse_feed(rss(day), DEFAULT_URL).entry_digests)
+    # A self-closed entry element: the entries cannot be told apart by their tags, so no digests.
+    odd = rss(day).replace(b"</channel>", b"<item/></channel>")
+    parsed = parse_feed(odd, DEFAULT_URL, known=known)
+    assert guids(parsed) == ["g0", "g1", "g2"] and parsed.entry_digests == ()
+    # The same bytes under another declared encoding read differently: every entry is new.
+    latin = b'<?xml version="1.0" encoding="iso-8859-1"?>' + rss(day)
+    assert guids(parse_feed(latin, DEFAULT_URL, known=known)) == ["g0", "g1", "g2"]

@@ -20,6 +20,8 @@ class Fetched:
     new_url: str | None = None  # set after a permanent redirect
     ttl_seconds: int | None = None  # the feed's own floor (<ttl>, Cache-Control, Expires)
     warnings: list[str] = field(default_factory=list)
+    # Digests of every entry in the document; `entries` leaves out those an earlier poll stored.
+    entry_digests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ resembles ("another year is another story", monitor/stories.py). Stories stored 
 migration have none, and are compared as before until an article adds one.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-23 14:10:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
