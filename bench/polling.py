@@ -8,7 +8,7 @@
 A server process on 127.0.0.1 (its CPU is not ours) serves /f/<i>: an RSS feed of 50 entries
 with an ETag, answering 304 to a matching If-None-Match. Each entry reports its own event
 (see `feed_body`), so stories have realistic sizes. Polls go through the real
-`pipeline.poll_once` (the `run --once` job: the same Poller as the daemon) into a fresh SQLite
+`polling.poll_once` (the `run --once` job: the same Poller as the daemon) into a fresh SQLite
 database (no rules, so no alerts; delivery is not polling):
 
 1. first: every feed is new — every entry goes through normalise, stories, developments (once);
@@ -196,10 +196,11 @@ def peak_mb() -> float:
 
 
 class EntryClock:
-    """CPU time inside pipeline.process_entry (it runs in a worker thread: thread time)."""
+    """CPU time inside pipeline.process_entry (it runs in a worker thread: thread time), timed
+    where monitor.polling calls it."""
 
-    def __init__(self, pipeline) -> None:
-        self.seconds, self.calls, original = 0.0, 0, pipeline.process_entry
+    def __init__(self, polling) -> None:
+        self.seconds, self.calls, original = 0.0, 0, polling.process_entry
 
         def timed(*args, **kwargs):
             start = time.thread_time()
@@ -209,7 +210,7 @@ class EntryClock:
                 self.seconds += time.thread_time() - start
                 self.calls += 1
 
-        pipeline.process_entry = timed
+        polling.process_entry = timed
 
     def take(self) -> tuple[float, int]:
         taken, self.seconds, self.calls = (self.seconds, self.calls), 0.0, 0
@@ -273,7 +274,7 @@ def main() -> None:
                         "these concurrencies (median of --repeat), printed as a table; docs untouched")
     args = parser.parse_args()
 
-    from monitor import pipeline
+    from monitor import polling
     from monitor.config import ChannelConfig, FeedConfig, Settings
     from monitor.fetch.http import make_client
     from monitor.rules import load_rules
@@ -297,15 +298,15 @@ def main() -> None:
                         channels={"jsonl": ChannelConfig(kind="jsonl", path=str(tmp / "a.jsonl"))})
     db = Database(settings.database_url)
     db.upgrade()
-    pipeline.sync_config_feeds(db, settings.feeds)
+    polling.sync_config_feeds(db, settings.feeds)
     ruleset = load_rules(settings.rules_dir, set(settings.channels))
-    clock = EntryClock(pipeline)
+    clock = EntryClock(polling)
 
     def poll(settings=settings):
         async def run():
             client = make_client()
             try:
-                reports = await pipeline.poll_once(db, settings, ruleset, client)
+                reports = await polling.poll_once(db, settings, ruleset, client)
             finally:
                 await client.aclose()
             counts = {s: sum(1 for r in reports if r.status == s) for s in sorted({r.status for r in reports})}

@@ -14,7 +14,7 @@ What it does, step by step:
    (the eval README: "all published within one week"). No titles are given, so each
    article's title is its first sentence, as for any feed entry without one.
 4. Fetches the folder with the directory fetcher and stores every entry with
-   `monitor.pipeline.poll_feed` into a fresh SQLite database in a temporary directory:
+   `monitor.polling.poll_feed` into a fresh SQLite database in a temporary directory:
    normalise → story → developments, one transaction per article, as `newsmon run` does.
    No rules are loaded (alerts play no part in grouping).
 5. Reads each article's story_id back from the database and prints B-cubed precision,
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from monitor import pipeline  # noqa: E402
+from monitor import polling  # noqa: E402
 from monitor.config import FeedConfig  # noqa: E402
 from monitor.fetch.directory import fetch_directory  # noqa: E402
 from monitor.rules import RuleSet  # noqa: E402
@@ -93,14 +93,14 @@ def write_feed(docs: list[dict], folder: Path) -> None:
 
 def run_pipeline(folder: Path, db: Database) -> tuple[dict[str, int], float]:
     """Feed the folder through the real pipeline; each file's story id, and seconds taken."""
-    pipeline.sync_config_feeds(db, [FeedConfig(url=str(folder))])
+    polling.sync_config_feeds(db, [FeedConfig(url=str(folder))])
     with db.session() as session:
         feed_id = session.scalar(select(m.Feed.id).where(m.Feed.url == str(folder)))
     result = fetch_directory(folder)
     if not hasattr(result, "entries"):
         raise SystemExit(f"the directory feed failed: {result}")
     started = time.perf_counter()
-    report = pipeline.poll_feed(db, feed_id, RuleSet(folder=ROOT / "rules"), result,
+    report = polling.poll_feed(db, feed_id, RuleSet(folder=ROOT / "rules"), result,
                                 now=START + WEEK + timedelta(hours=1))
     seconds = time.perf_counter() - started
     if report.status != "fetched":

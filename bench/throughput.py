@@ -15,7 +15,7 @@ story of realistic size and wording about other people, with other numbers. Copi
 published at PER_DAY articles a day, OPEN stories running at once, so the 7-day quiet period
 always holds the same number of recent articles whatever the size of the history.
 
-Pipeline. Everything is stored through `monitor.pipeline.poll_feed` — the function `newsmon
+Pipeline. Everything is stored through `monitor.polling.poll_feed` — the function `newsmon
 run` calls for a fetched feed: one transaction per article, default rules loaded (every
 development enqueues its console and jsonl alerts). Nothing is written any other way.
 
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from monitor import lexicon, pipeline  # noqa: E402
+from monitor import lexicon, polling  # noqa: E402
 from monitor.config import FeedConfig  # noqa: E402
 from monitor.fetch import Fetched  # noqa: E402
 from monitor.model import RawEntry  # noqa: E402
@@ -142,7 +142,7 @@ def _peak_mb() -> float:
 
 def _poll(db: Database, feed_id: int, rules, entries: list[RawEntry], now: datetime) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
-    report = pipeline.poll_feed(db, feed_id, rules, Fetched(entries=entries), now=now)
+    report = polling.poll_feed(db, feed_id, rules, Fetched(entries=entries), now=now)
     if report.status != "fetched" or report.new_articles != len(entries):
         raise SystemExit(f"poll stored {report.new_articles} of {len(entries)} entries ({report.status})")
     return time.perf_counter() - wall, time.process_time() - cpu
@@ -155,7 +155,7 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None)
     copies = Copies(docs, SEED)
     db = Database(f"sqlite:///{database}")
     db.upgrade()
-    pipeline.sync_config_feeds(db, [FeedConfig(url="https://bench.example/feed")])
+    polling.sync_config_feeds(db, [FeedConfig(url="https://bench.example/feed")])
     with db.session() as session:
         feed_id = session.scalar(select(m.Feed.id))
     rules = load_rules(ROOT / "rules", {"console", "jsonl"})

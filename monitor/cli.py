@@ -105,11 +105,11 @@ def run(ctx: click.Context, once: bool) -> None:
 
         asyncio.run(run_daemon(app))
         return
-    from monitor import alerts, pipeline
+    from monitor import alerts, polling
 
     notifiers = app.build_notifiers()  # config errors first, then rule files
     ruleset = app.load_rules()
-    pipeline.sync_config_feeds(app.db, app.settings.feeds)
+    polling.sync_config_feeds(app.db, app.settings.feeds)
     reports = asyncio.run(_poll_once(app, ruleset))
     delivery = alerts.deliver_due(app.db, notifiers)
     for report in reports:
@@ -124,12 +124,12 @@ def run(ctx: click.Context, once: bool) -> None:
 
 
 async def _poll_once(app: App, ruleset):
-    from monitor import pipeline
+    from monitor import polling
     from monitor.fetch.http import make_client
 
     client = make_client()  # feeds added with `feeds add` are in the database, not the config
     try:
-        return await pipeline.poll_once(app.db, app.settings, ruleset, client)
+        return await polling.poll_once(app.db, app.settings, ruleset, client)
     finally:
         await client.aclose()
 
@@ -279,11 +279,11 @@ def feeds() -> None:
 def feeds_list(ctx: click.Context, as_json: bool) -> None:
     """Every feed with its status, last success, last error, next poll and articles seen."""
     from monitor import feeds as manage
-    from monitor import pipeline
+    from monitor import polling
     from storage.listing import list_feeds
 
     app = _app(ctx)
-    pipeline.sync_config_feeds(app.db, app.settings.feeds)
+    polling.sync_config_feeds(app.db, app.settings.feeds)
     with app.db.session() as session:
         data = list_feeds(session)
     if as_json:

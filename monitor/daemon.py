@@ -3,13 +3,13 @@
     APScheduler jobs, until SIGINT/SIGTERM:
         every IDLE s:              claim due feeds (next_poll_at <= now) under a lease, as many as
                                    there are free slots; poll each: fetch concurrently, store one
-                                   at a time (pipeline.Poller); write the unchanged (304) feeds of
+                                   at a time (polling.Poller); write the unchanged (304) feeds of
                                    the last second in one batch
         every DELIVERY_EVERY s:    deliver due alerts from the outbox
         every RULES_CHECK_EVERY s: reload the rules if SIGHUP came or a rule file changed
                                    (a broken file keeps the old rules)
 
-Due times live in the database (`feeds.next_poll_at`, set by `pipeline._record_poll` from
+Due times live in the database (`feeds.next_poll_at`, set by `polling._record_poll` from
 `monitor/schedule.py`: per-feed interval, adaptation, backoff, jitter), so a restart continues
 where it stopped and several workers on one PostgreSQL share the feeds: each claims due feeds
 with `SELECT … FOR UPDATE SKIP LOCKED` and a lease that expires if the worker dies.
@@ -39,7 +39,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from monitor import alerts, pipeline
+from monitor import alerts, polling
 from monitor.app import App
 from monitor.errors import RuleError
 from monitor.rules import RuleSet, fingerprint
@@ -67,15 +67,15 @@ class Daemon:
         notifiers = app.build_notifiers()  # config errors first, then rule files
         ruleset = app.load_rules()
         try:
-            pipeline.sync_config_feeds(app.db, app.settings.feeds)
+            polling.sync_config_feeds(app.db, app.settings.feeds)
         except IntegrityError:  # another worker, started with us, added the same feeds first
-            pipeline.sync_config_feeds(app.db, app.settings.feeds)
+            polling.sync_config_feeds(app.db, app.settings.feeds)
         if app.db.dialect == "sqlite":
             release_leases(app.db)  # SQLite serves one worker: any lease is a dead run's
         from monitor.fetch.http import make_client
 
         client = make_client()
-        poller = pipeline.Poller(app.db, app.settings, ruleset, client)
+        poller = polling.Poller(app.db, app.settings, ruleset, client)
         poller.should_stop = lambda: self._abandon
         self._install_signals()
         self._tasks: set[asyncio.Task] = set()
@@ -106,7 +106,7 @@ class Daemon:
         deliver the outbox, look at the rules folder. Each job runs alone (max_instances=1) and
         missed runs collapse into one (coalesce): a slow poll never piles up work."""
         scheduler = AsyncIOScheduler(timezone="UTC")
-        now = pipeline.utcnow()
+        now = polling.utcnow()
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None, "next_run_time": now}
         scheduler.add_job(self._claim, "interval", seconds=IDLE, id="claim-due-feeds", **common)
         scheduler.add_job(self._start_delivery, "interval", seconds=DELIVERY_EVERY, id="deliver", **common)
@@ -121,7 +121,7 @@ class Daemon:
         if self.stop.is_set():
             return
         free = 2 * self.app.settings.fetch_concurrency - len(self._tasks)
-        for feed in claim_due_feeds(self.app.db, pipeline.utcnow(), self.worker, free, LEASE):
+        for feed in claim_due_feeds(self.app.db, polling.utcnow(), self.worker, free, LEASE):
             task = asyncio.create_task(self._poll(self._poller, feed), name=f"poll {feed.url}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -151,7 +151,7 @@ class Daemon:
         self._bad_rules = None  # SIGHUP: try even a folder that failed before
         scheduler = getattr(self, "_scheduler_ref", None)
         if scheduler is not None and scheduler.running:
-            scheduler.modify_job("rules", next_run_time=pipeline.utcnow())  # now, not in 5 s
+            scheduler.modify_job("rules", next_run_time=polling.utcnow())  # now, not in 5 s
 
     def _maybe_reload(self, current: RuleSet) -> RuleSet:
         """The rules to use from now on: new ones if the folder changed and loads, else `current`."""
@@ -170,7 +170,7 @@ class Daemon:
         log.warning("rules reloaded: %d rule(s) from %s", len(fresh), fresh.folder)
         return fresh
 
-    async def _poll(self, poller: pipeline.Poller, feed: m.Feed) -> None:
+    async def _poll(self, poller: polling.Poller, feed: m.Feed) -> None:
         try:
             await poller.poll(feed)
         except asyncio.CancelledError:

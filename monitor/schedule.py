@@ -5,7 +5,7 @@
     event = health_change(policy, now, failed=…, gone=…, failing_since=…, down_alerted=…)
 
 The pipeline reads the feed's row and the fetch result, asks these, and stores the answers
-(`pipeline._record_poll`); the daemon only reads `feeds.next_poll_at`.
+(`polling._record_poll`); the daemon only reads `feeds.next_poll_at`.
 
 - **Adaptive.** A feed without its own `interval` is polled about twice per typical gap
   between its entries (the median gap of its newest dated entries), within `min_interval`

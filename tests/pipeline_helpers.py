@@ -6,7 +6,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from monitor import pipeline
+from monitor import polling
 from monitor.config import ChannelConfig, FeedConfig, Settings
 from monitor.rules import load_rules
 from storage import models as m
@@ -40,9 +40,9 @@ def settings_for(folder: Path, tmp: Path, db: Database) -> Settings:
 
 
 def run_once(db: Database, settings: Settings):
-    pipeline.sync_config_feeds(db, settings.feeds)
+    polling.sync_config_feeds(db, settings.feeds)
     ruleset = load_rules(settings.rules_dir, set(settings.channels))
-    return asyncio.run(pipeline.poll_once(db, settings, ruleset))
+    return asyncio.run(polling.poll_once(db, settings, ruleset))
 
 
 def developments_of(db: Database, article_guid: str) -> list[m.Development]:

@@ -12,7 +12,7 @@ import pytest
 from feedserver import FeedServer, Reply
 from sqlalchemy import func, select
 
-from monitor import alerts, pipeline
+from monitor import alerts, polling
 from monitor.config import FeedConfig
 from monitor.fetch.http import make_client
 from monitor.model import Kind
@@ -53,21 +53,21 @@ class Harness:
         self.notifiers = build_notifiers({"jsonl": _channel(self.jsonl)})
 
     def add(self, url: str) -> int:
-        pipeline.sync_config_feeds(self.db, [FeedConfig(url=url)])
+        polling.sync_config_feeds(self.db, [FeedConfig(url=url)])
         with self.db.session() as session:
             return session.scalar(select(m.Feed.id).where(m.Feed.url == url))
 
-    def poll(self, feed_id: int, now: datetime) -> pipeline.PollReport:
+    def poll(self, feed_id: int, now: datetime) -> polling.PollReport:
         feed = self.feed(feed_id)
 
         async def fetch():
             client = make_client()
             try:
-                return await pipeline.fetch(feed, client, allow_private=True)
+                return await polling.fetch(feed, client, allow_private=True)
             finally:
                 await client.aclose()
 
-        return pipeline.poll_feed(self.db, feed_id, self.ruleset, asyncio.run(fetch()), now, POLICY)
+        return polling.poll_feed(self.db, feed_id, self.ruleset, asyncio.run(fetch()), now, POLICY)
 
     def feed(self, feed_id: int) -> m.Feed:
         with self.db.session() as session:
@@ -187,7 +187,7 @@ def test_410_disables_the_feed_and_says_so(harness, tmp_path):
     feed = harness.feed(feed_id)
     assert not feed.enabled and feed.last_error == "HTTP 410: the feed is gone"
     assert [line["kind"] for line in harness.deliver(T0)] == ["feed_down"]
-    assert pipeline.due_feeds(harness.db, T0 + timedelta(days=30)) == []
+    assert polling.due_feeds(harness.db, T0 + timedelta(days=30)) == []
 
 
 @pytest.mark.parametrize("second_answer", ["fetched", "not_modified"])
@@ -232,7 +232,7 @@ def test_the_daemons_poller_claims_polls_and_batches_the_304s_of_healthy_feeds(h
 
         async def round_(now):
             client = make_client()
-            poller = pipeline.Poller(harness.db, settings, harness.ruleset, client)
+            poller = polling.Poller(harness.db, settings, harness.ruleset, client)
             try:
                 feeds = claim_due_feeds(harness.db, now, "w1", 10, 300)
                 leased = [harness.feed(i).lease_owner for i in ids]
@@ -242,7 +242,7 @@ def test_the_daemons_poller_claims_polls_and_batches_the_304s_of_healthy_feeds(h
                 await client.aclose()
             return leased, sorted((r.feed.rsplit("/", 1)[1], r.status) for r in reports)
 
-        start = pipeline.utcnow()  # the poller keeps the real time; claims look ahead of it
+        start = polling.utcnow()  # the poller keeps the real time; claims look ahead of it
         assert asyncio.run(round_(start))[1] == [("a", "fetched"), ("b", "fetched")]
         assert asyncio.run(round_(start + timedelta(hours=5)))[1] == [("a", "not_modified"), ("b", "failed")]
         assert harness.feed(ids[1]).failures == 1

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from feedserver import FeedServer, Reply
 from sqlalchemy import select
 
-from monitor import USER_AGENT, pipeline
+from monitor import USER_AGENT, polling
 from monitor.cli import cli
 from monitor.config import ChannelConfig, FeedConfig, Settings
 from monitor.fetch.http import make_client
@@ -57,12 +57,12 @@ def poll(db, tmp_path, url: str, full_text: bool = True, **settings):
                       feeds=[FeedConfig(url=url, full_text=full_text)],
                       channels={"jsonl": ChannelConfig(kind="jsonl", path=str(tmp_path / "a.jsonl")),
                                 "console": ChannelConfig(kind="console")}, **settings)
-    pipeline.sync_config_feeds(db, config.feeds)
+    polling.sync_config_feeds(db, config.feeds)
     ruleset = load_rules(config.rules_dir, set(config.channels))
 
     async def go():
         async with make_client() as client:
-            return await pipeline.poll_once(db, config, ruleset, client)
+            return await polling.poll_once(db, config, ruleset, client)
 
     return asyncio.run(go())
 
@@ -183,7 +183,7 @@ def test_feeds_add_full_text_is_listed_and_travels_in_opml(tmp_path, server):
 
 def test_the_config_file_sets_full_text_on_a_feed_it_lists(sqlite_db):
     url = "http://127.0.0.1:9/rss"
-    pipeline.sync_config_feeds(sqlite_db, [FeedConfig(url=url)])
-    pipeline.sync_config_feeds(sqlite_db, [FeedConfig(url=url, full_text=True)])
+    polling.sync_config_feeds(sqlite_db, [FeedConfig(url=url)])
+    polling.sync_config_feeds(sqlite_db, [FeedConfig(url=url, full_text=True)])
     with sqlite_db.session() as session:
         assert session.scalars(select(m.Feed.full_text)).one() is True

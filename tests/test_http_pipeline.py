@@ -7,7 +7,7 @@ import asyncio
 from feedserver import FeedServer
 from sqlalchemy import func, select
 
-from monitor import pipeline
+from monitor import polling
 from monitor.config import ChannelConfig, FeedConfig, Settings
 from monitor.fetch.http import make_client
 from monitor.rules import load_rules
@@ -34,13 +34,13 @@ def _poll_twice(sqlite_db, tmp_path, url):
                         feeds=[FeedConfig(url=url)],
                         channels={"jsonl": ChannelConfig(kind="jsonl", path=str(tmp_path / "a.jsonl")),
                                   "console": ChannelConfig(kind="console")})
-    pipeline.sync_config_feeds(sqlite_db, settings.feeds)
+    polling.sync_config_feeds(sqlite_db, settings.feeds)
     ruleset = load_rules(settings.rules_dir, set(settings.channels))
 
     async def poll():
         client = make_client()
         try:
-            return await pipeline.poll_once(sqlite_db, settings, ruleset, client)
+            return await polling.poll_once(sqlite_db, settings, ruleset, client)
         finally:
             await client.aclose()
 
