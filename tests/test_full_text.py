@@ -95,6 +95,7 @@ def test_summary_only_entries_get_the_pages_main_text_once(db, tmp_path, server)
         assert noise not in text
     [request] = server.requests_to("/story")
     assert request.headers["user-agent"] == USER_AGENT
+    assert request.headers["accept"].startswith("text/html")  # a page, not a feed, is asked for
 
     # The feed changes (a new entry) but a1 is the same entry: its page is not fetched again,
     # and the stored article is not turned into a new version.

@@ -38,6 +38,8 @@ ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
+# An article page (full text, feed discovery) is HTML first; a feed type is still welcome.
+PAGE_ACCEPT = "text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.5"
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
 
@@ -200,7 +202,8 @@ async def fetch_page(
     try:
         start = httpx.URL(url)
         async with asyncio.timeout(deadline_seconds):
-            download = await _download(client, start, None, None, max_bytes, max_redirects, allow_private)
+            download = await _download(client, start, None, None, max_bytes, max_redirects, allow_private,
+                                       headers={"Accept": PAGE_ACCEPT})
     except TimeoutError:
         raise FeedError(redact(url), f"timed out after {deadline_seconds:g} s") from None
     except _Refused as refused:
@@ -220,8 +223,9 @@ async def _download(
     max_bytes: int,
     max_redirects: int,
     allow_private: bool,
+    headers: dict[str, str] | None = None,
 ) -> _Download:
-    conditional = {}
+    conditional = dict(headers or {})  # sent with every hop, like the validators
     if etag:
         conditional["If-None-Match"] = etag
     if last_modified:
