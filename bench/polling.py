@@ -223,6 +223,7 @@ async def floor(urls: list[str], etags: dict[str, str], concurrency: int) -> tup
 
     import feedparser
 
+    from monitor.fetch.guard import allowing_private
     from monitor.fetch.http import make_client
 
     client = make_client()
@@ -232,7 +233,8 @@ async def floor(urls: list[str], etags: dict[str, str], concurrency: int) -> tup
     async def one(url: str) -> None:
         async with gate:
             headers = {"If-None-Match": etags[url]} if url in etags else {}
-            response = await client.get(url, headers=headers)
+            with allowing_private(True):  # the server is on loopback, as for the product's polls
+                response = await client.get(url, headers=headers)
         if response.status_code == 304:
             counts[1] += 1
             return
