@@ -328,7 +328,8 @@ def feeds_add(ctx: click.Context, url: str, interval: str | None, full_text: boo
     if not found.ok:
         raise FeedError(url, found.error or "not a feed")
     feed_id, note = manage.add(app.db, found.url, title=found.title, interval=seconds, full_text=full_text)
-    click.echo(f"feed #{feed_id} {note}: {found.title or 'untitled'} — {found.entries} entries ({found.url})")
+    entries = f"{found.entries} {'entry' if found.entries == 1 else 'entries'}"
+    click.echo(f"feed #{feed_id} {note}: {found.title or 'untitled'} — {entries} ({found.url})")
 
 
 def _duration(value: str | None, hint: str) -> float | None:
