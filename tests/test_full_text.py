@@ -188,3 +188,15 @@ def test_the_config_file_sets_full_text_on_a_feed_it_lists(sqlite_db):
     polling.sync_config_feeds(sqlite_db, [FeedConfig(url=url, full_text=True)])
     with sqlite_db.session() as session:
         assert session.scalars(select(m.Feed.full_text)).one() is True
+
+
+def test_the_pages_headline_is_not_stored_again_as_the_first_sentence(db, tmp_path, server):
+    server.reply("/story", Reply(200, page(STORY), {"Content-Type": "text/html; charset=utf-8"}))
+    rss = feed([("h1", "/story", STORY[0][:200])]).replace(b"<title>Report h1</title>",
+                                                            b"<title>Ukraine and US draft minerals agreement</title>")
+    server.feed("/rss", rss)
+
+    assert poll(db, tmp_path, server.url("/rss"))[0].new_articles == 1
+    text = stored(db)["h1"][0]
+    assert "Ukraine and US draft minerals agreement" not in text  # the <h1>, which is the entry's title
+    assert STORY[2][:120] in text

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
+from rapidfuzz import fuzz
 from sqlalchemy import select
 
 from monitor import normalise
@@ -99,6 +100,7 @@ async def _page_text(client: httpx.AsyncClient, raw: RawEntry, summary: str, fee
         text = await asyncio.to_thread(extract_main_text, body, final_url)
     except Exception as error:  # an extractor bug on one odd page must not lose the entry
         return _kept_summary(feed_url, page, f"text extraction failed ({type(error).__name__})")
+    text = _without_headline(text or "", raw.title)
     if not text:
         return _kept_summary(feed_url, page, "no article text found on the page")
     if len(normalise.clean_text(text)) <= len(summary):
@@ -112,6 +114,15 @@ def extract_main_text(html: bytes, url: str | None = None) -> str | None:
 
     return trafilatura.extract(html, url=url, output_format="txt", include_comments=False,
                                include_tables=False, favor_precision=True, deduplicate=False)
+
+
+def _without_headline(text: str, title: str | None) -> str:
+    """The text without a first line that repeats the entry's title (the page's <h1>, usually):
+    the title is stored apart, and repeated it would count as a sentence of the story."""
+    first, _, rest = text.partition("\n")
+    if title and fuzz.ratio(" ".join(first.split()).casefold(), " ".join(title.split()).casefold()) >= 90:
+        return rest.strip()
+    return text
 
 
 def _kept_summary(feed_url: str, page: str, why: str) -> None:
