@@ -29,8 +29,6 @@ QUIET_PERIOD = timedelta(seconds=Settings.model_fields["quiet_period"].default)
 log = logging.getLogger("newsmon.pipeline")
 
 
-
-
 @dataclass
 class EntryOutcome:
     article_id: int | None
@@ -38,8 +36,6 @@ class EntryOutcome:
     story_id: int | None = None
     developments: list[int] = field(default_factory=list)
     corroborated: list[int] = field(default_factory=list)
-
-
 
 
 # --- one entry -----------------------------------------------------------------------------

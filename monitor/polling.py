@@ -30,8 +30,6 @@ from storage.queries import feed_event_view
 log = logging.getLogger("newsmon.polling")
 
 
-
-
 @dataclass
 class PollReport:
     feed: str
@@ -46,7 +44,6 @@ class PollReport:
     @property
     def new_developments(self) -> int:
         return sum(len(e.developments) for e in self.entries)
-
 
 
 # --- feeds ---------------------------------------------------------------------------------
@@ -170,11 +167,16 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
                 _move(session, feed, result.new_url)
         if change is not None:
             _raise_health_event(session, feed, change, before, now, ruleset)
-        normal = schedule.interval(policy, own_interval=feed.interval_seconds, entry_gap=feed.entry_gap_seconds,
-                                   ttl=feed.ttl_seconds)
-        feed.next_poll_at = schedule.next_poll(
-            policy, now, normal=normal, failures=feed.failures, ttl=feed.ttl_seconds,
-            retry_after=result.retry_after_seconds if isinstance(result, Failed) else None)
+        feed.next_poll_at = _next_due(policy, feed, now, feed.ttl_seconds, feed.failures,
+                                      result.retry_after_seconds if isinstance(result, Failed) else None)
+
+
+def _next_due(policy: schedule.Policy, feed: m.Feed, now: datetime, ttl: int | None, failures: int = 0,
+              retry_after: float | None = None) -> datetime:
+    """When the feed is due next (the one rule for both the full and the batched 304 path)."""
+    normal = schedule.interval(policy, own_interval=feed.interval_seconds, entry_gap=feed.entry_gap_seconds,
+                               ttl=ttl)
+    return schedule.next_poll(policy, now, normal=normal, failures=failures, ttl=ttl, retry_after=retry_after)
 
 
 def _publication_dates(session: Session, feed_id: int, result: Fetched) -> list[datetime | None]:
@@ -192,11 +194,9 @@ def unchanged_row(feed: m.Feed, result: NotModified, now: datetime, policy: sche
     `record_unchanged`; None when the poll needs `_record_poll` (a recovery, a move)."""
     if feed.failures or feed.down_alerted or feed.failing_since or result.new_url:
         return None
-    normal = schedule.interval(policy, own_interval=feed.interval_seconds, entry_gap=feed.entry_gap_seconds,
-                               ttl=result.ttl_seconds)
     return {"b_id": feed.id, "b_now": now, "b_etag": result.etag or feed.etag,
             "b_last_modified": result.last_modified or feed.last_modified, "b_ttl": result.ttl_seconds,
-            "b_next": schedule.next_poll(policy, now, normal=normal, ttl=result.ttl_seconds)}
+            "b_next": _next_due(policy, feed, now, result.ttl_seconds)}
 
 
 def record_unchanged(db: Database, rows: list[dict]) -> None:
