@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from monitor import alerts, claims, developments, normalise, revisions, stories
@@ -42,10 +42,7 @@ class EntryOutcome:
 def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSet, now: datetime,
                   default_source: str, embedder=None, quiet_period: timedelta = QUIET_PERIOD) -> EntryOutcome:
     article = normalise.normalise(raw, now, default_source=default_source, sentences=False)
-    previous = session.scalars(
-        select(m.Article).where(m.Article.feed_id == feed_id, m.Article.guid == article.guid)
-        .order_by(m.Article.version.desc()).limit(1)
-    ).first()
+    previous = session.scalars(_PREVIOUS, {"feed": feed_id, "guid": article.guid}).first()
     if previous is not None and previous.content_hash == article.content_hash:
         return EntryOutcome(previous.id, "unchanged", previous.story_id)
     article = replace(article, sentences=normalise.split_sentences(article.text))
@@ -96,7 +93,9 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
             if finding is not None and dev_rows else None,
         })
     if claim_rows:
-        session.execute(insert(m.Claim), claim_rows)  # one executemany, not an ORM object per sentence
+        # Core, one executemany: the ORM's bulk insert leaves out None values, which splits the
+        # rows into one statement per run of the same missing columns.
+        session.connection().execute(insert(m.Claim.__table__), claim_rows)
     _add_sources(session, sorted(diff.corroborated), row)
 
     story.article_count += 1
@@ -128,14 +127,23 @@ def _semantic(embedder, sentences: list[str], known: list[KnownClaim]) -> develo
 MAX_KNOWN_CLAIMS = 3000
 
 
+_KNOWN_CLAIMS = (  # built once: it runs for every article
+    select(m.Claim.id, m.Claim.text, m.Claim.norm, m.Article.source, m.Claim.development_id)
+    .join(m.Article, m.Article.id == m.Claim.article_id)
+    .where(m.Claim.story_id == bindparam("story"))
+    .order_by(m.Claim.id.desc())
+    .limit(2 * MAX_KNOWN_CLAIMS)
+)
+_PREVIOUS = (
+    select(m.Article)
+    .where(m.Article.feed_id == bindparam("feed"), m.Article.guid == bindparam("guid"))
+    .order_by(m.Article.version.desc())
+    .limit(1)
+)
+
+
 def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
-    rows = session.execute(
-        select(m.Claim.id, m.Claim.text, m.Claim.norm, m.Article.source, m.Claim.development_id)
-        .join(m.Article, m.Article.id == m.Claim.article_id)
-        .where(m.Claim.story_id == story_id)
-        .order_by(m.Claim.id.desc())
-        .limit(2 * MAX_KNOWN_CLAIMS)
-    )
+    rows = session.connection().execute(_KNOWN_CLAIMS, {"story": story_id})
     distinct: dict[str, KnownClaim] = {}
     for r in rows:  # newest first; the first report of a sentence (the oldest) wins below
         distinct[r[2]] = KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3], development_id=r[4])
@@ -153,9 +161,8 @@ def _store_findings(session: Session, story: m.Story, article: m.Article, findin
         for finding in findings
     ]
     session.add_all(rows)
-    session.flush()  # one batched INSERT … RETURNING for all of them, not a round trip each
-    session.add_all(m.DevelopmentSource(development_id=dev.id, article_id=article.id, source=article.source,
-                                        url=article.url) for dev in rows)  # a fresh development: its first source
+    session.flush()  # their ids, for the claims, sources and alerts that name them
+    _insert_sources(session, [dev.id for dev in rows], article)  # a fresh development: its first source
     return rows
 
 
@@ -213,6 +220,11 @@ def _add_sources(session: Session, development_ids: list[int], article: m.Articl
     listed = set(session.scalars(select(m.DevelopmentSource.development_id).where(
         m.DevelopmentSource.development_id.in_(development_ids),
         m.DevelopmentSource.source == article.source)))
-    session.add_all(m.DevelopmentSource(development_id=development_id, article_id=article.id,
-                                        source=article.source, url=article.url)
-                    for development_id in development_ids if development_id not in listed)
+    _insert_sources(session, [d for d in development_ids if d not in listed], article)
+
+
+def _insert_sources(session: Session, development_ids: list[int], article: m.Article) -> None:
+    if development_ids:
+        session.connection().execute(insert(m.DevelopmentSource.__table__), [
+            {"development_id": d, "article_id": article.id, "source": article.source, "url": article.url,
+             "added_at": article.fetched_at} for d in development_ids])

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from functools import cache, lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -32,8 +33,7 @@ _UPSERT = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 
 
 def document_frequencies(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
-    rows = session.execute(select(TermStat.term, TermStat.df).where(TermStat.term.in_([*terms, DOCUMENTS])))
-    dfs = dict(rows.all())
+    dfs = dict(session.connection().execute(_DFS, {"terms": [*terms, DOCUMENTS]}).all())
     return dfs, dfs.pop(DOCUMENTS, 0)
 
 
@@ -44,9 +44,13 @@ def count_document(session: Session, terms: list[str]) -> None:
     if dialect not in _UPSERT:
         _count_document_orm(session, [r["term"] for r in rows])
         return
+    session.connection().execute(_count_upsert(dialect), rows)  # Core, not the ORM: one executemany
+
+
+@cache
+def _count_upsert(dialect: str):
     statement = _UPSERT[dialect](TermStat.__table__)
-    statement = statement.on_conflict_do_update(index_elements=["term"], set_={"df": TermStat.__table__.c.df + 1})
-    session.connection().execute(statement, rows)  # Core, not the ORM: one executemany
+    return statement.on_conflict_do_update(index_elements=["term"], set_={"df": TermStat.__table__.c.df + 1})
 
 
 def _count_document_orm(session: Session, terms: list[str]) -> None:
@@ -59,42 +63,68 @@ def _count_document_orm(session: Session, terms: list[str]) -> None:
             row.df += 1
 
 
+# The look-ups below run for every article: built once, with parameters, and run through the
+# connection (Core rows, no ORM), so an article pays for the query and not for building it.
+_TERMS = bindparam("terms", expanding=True)
+_STORIES = bindparam("stories", expanding=True)
+_SINCE = bindparam("since", type_=StoryTerm.last_seen.type)
+_DFS = select(TermStat.term, TermStat.df).where(TermStat.term.in_(_TERMS))
+_ACTIVE = (
+    select(StoryTerm.story_id)
+    .where(StoryTerm.term.in_(_TERMS), StoryTerm.last_seen >= _SINCE)
+    .group_by(StoryTerm.story_id)
+    .order_by(func.count().desc(), StoryTerm.story_id.desc())
+    .limit(CANDIDATES)
+)
+_STORY_ROWS = select(Story.id, Story.term_mass, Story.article_count, Story.last_seen, Story.latest_year) \
+    .where(Story.id.in_(_STORIES))
+_SHARED = select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight) \
+    .where(StoryTerm.story_id.in_(_STORIES), StoryTerm.term.in_(_TERMS))
+_CORE_ACTORS = (
+    select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
+    .join(Story, Story.id == StoryTerm.story_id)
+    .where(StoryTerm.story_id.in_(_STORIES), StoryTerm.term.startswith(ACTOR, autoescape=True),
+           StoryTerm.weight >= Story.article_count * CORE_SHARE)
+)
+
+
+@lru_cache(maxsize=REVIVAL_TERMS)
+def _dormant(n_terms: int):
+    """The newest older postings of each of n terms, in one statement (a UNION ALL of per-term
+    look-ups, each its own range of the (term, last_seen) index)."""
+    per_term = [
+        select(StoryTerm.story_id, StoryTerm.last_seen)
+        .where(StoryTerm.term == bindparam(f"term{i}"), StoryTerm.last_seen < _SINCE)
+        .order_by(StoryTerm.last_seen.desc())
+        .limit(REVIVAL_POSTINGS)
+        .subquery()
+        for i in range(n_terms)
+    ]
+    return union_all(*(select(sub.c.story_id) for sub in per_term))
+
+
 def candidates(session: Session, profile: Profile, since: datetime) -> list[Candidate]:
     """Stories sharing the article's terms: active since `since`, or dormant but recent in
     the postings of its rarest terms."""
     terms = query_terms(profile)
     if not terms:
         return []
-    active = [story_id for story_id, _ in session.execute(
-        select(StoryTerm.story_id, func.count())
-        .where(StoryTerm.term.in_(terms), StoryTerm.last_seen >= since)
-        .group_by(StoryTerm.story_id)
-        .order_by(func.count().desc(), StoryTerm.story_id.desc())
-        .limit(CANDIDATES)
-    )]
-    dormant: list[int] = []
-    for term in terms[:REVIVAL_TERMS]:
-        dormant += session.scalars(
-            select(StoryTerm.story_id)
-            .where(StoryTerm.term == term, StoryTerm.last_seen < since)
-            .order_by(StoryTerm.last_seen.desc())
-            .limit(REVIVAL_POSTINGS)
-        )
+    connection = session.connection()
+    active = connection.execute(_ACTIVE, {"terms": terms, "since": since}).scalars().all()
+    strongest = terms[:REVIVAL_TERMS]
+    dormant = connection.execute(_dormant(len(strongest)),
+                                 {"since": since, **{f"term{i}": t for i, t in enumerate(strongest)}}).scalars().all()
     story_ids = list(dict.fromkeys([*active, *dormant]))
     if not story_ids:
         return []
 
-    stories = {row.id: row for row in session.execute(
-        select(Story.id, Story.term_mass, Story.article_count, Story.last_seen, Story.latest_year)
-        .where(Story.id.in_(story_ids)))}
+    stories = {row.id: row for row in connection.execute(_STORY_ROWS, {"stories": story_ids})}
     dots: dict[int, float] = dict.fromkeys(story_ids, 0.0)
     known: dict[int, set[str]] = {sid: set() for sid in story_ids}
     has_lead: set[int] = set()
     actor_rows = [ACTOR + name for name in profile.actors]
-    for story_id, term, weight in session.execute(
-        select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
-        .where(StoryTerm.story_id.in_(story_ids), StoryTerm.term.in_([*profile.vector, *profile.actors, *actor_rows]))
-    ):
+    for story_id, term, weight in connection.execute(
+            _SHARED, {"stories": story_ids, "terms": [*profile.vector, *profile.actors, *actor_rows]}):
         if term in profile.vector:
             dots[story_id] += profile.vector[term] * weight
             if term == profile.lead:
@@ -113,21 +143,49 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     if not close:
         return found
     actors: dict[int, dict[str, float]] = {sid: {} for sid in close}
-    for story_id, term, weight in session.execute(
-        select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
-        .join(Story, Story.id == StoryTerm.story_id)
-        .where(StoryTerm.story_id.in_(close), StoryTerm.term.startswith(ACTOR, autoescape=True),
-               StoryTerm.weight >= Story.article_count * CORE_SHARE)
-    ):
+    for story_id, term, weight in connection.execute(_CORE_ACTORS, {"stories": close}):
         actors[story_id][term.removeprefix(ACTOR)] = weight
     return [replace(c, actors=actors[c.story_id]) if c.story_id in actors else c for c in found]
 
 
 def add_to_story(session: Session, story: Story, profile: Profile, seen: datetime) -> None:
     """Add an article's vector (and actors, and the latest year it wrote) to its story's,
-    keeping the squared norm exact."""
+    keeping the squared norm exact: one upsert that adds to the stored weights in SQL (so two
+    writers cannot lose each other's update) and returns the new ones, from which the change
+    of the norm follows."""
     actor_rows = {ACTOR + name: 1.0 for name in profile.actors}
     wanted = {**profile.vector, **actor_rows}
+    dialect = session.get_bind().dialect.name
+    if dialect not in _UPSERT:
+        _add_to_story_orm(session, story, wanted, set(actor_rows), seen)
+    else:
+        rows = [{"term": term, "story_id": story.id, "weight": weight, "last_seen": seen}
+                for term, weight in wanted.items()]
+        delta = 0.0
+        for term, new in session.connection().execute(_add_upsert(dialect), rows):
+            if term not in actor_rows:
+                added = wanted[term]
+                delta += new * new - (new - added) ** 2  # (old + w)² − old², old = new − w
+        story.term_mass = func.coalesce(Story.term_mass, 0.0) + delta
+    if profile.latest is not None and (story.latest_year is None or profile.latest > story.latest_year):
+        story.latest_year = profile.latest
+
+
+@cache
+def _add_upsert(dialect: str):
+    table = StoryTerm.__table__
+    latest = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
+    statement = _UPSERT[dialect](table)
+    return statement.on_conflict_do_update(
+        index_elements=["term", "story_id"],
+        set_={"weight": table.c.weight + statement.excluded.weight,
+              "last_seen": latest(table.c.last_seen, statement.excluded.last_seen)},
+    ).returning(table.c.term, table.c.weight)
+
+
+def _add_to_story_orm(session: Session, story: Story, wanted: dict[str, float], actor_rows: set[str],
+                      seen: datetime) -> None:
+    """The same for a database without an upsert, through the ORM (one writer)."""
     rows = {r.term: r for r in session.scalars(
         select(StoryTerm).where(StoryTerm.story_id == story.id, StoryTerm.term.in_(list(wanted))))}
     mass = story.term_mass or 0.0
@@ -143,5 +201,3 @@ def add_to_story(session: Session, story: Story, profile: Profile, seen: datetim
             row.weight += weight
             row.last_seen = max(row.last_seen, seen)
     story.term_mass = mass
-    if profile.latest is not None and (story.latest_year is None or profile.latest > story.latest_year):
-        story.latest_year = profile.latest
