@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from monitor.claims import analyse, stem
+from monitor.claims import analyse, opener_case_is_moot, stem
 from monitor.model import Claim
 
 # Cosine between an article and a story's summed vector at which the article joins it.
@@ -146,7 +146,12 @@ class Choice(NamedTuple):
 def _is_headline(text: str) -> bool:
     """Headline case ("Saints Place Bush On IR", "CHARGERS' WILLIAMS ARRESTED"): capitals
     there say nothing about names."""
-    words = [w for w in _WORD.findall(text) if len(w) > 3]
+    return _headline_words(_WORD.findall(text))
+
+
+def _headline_words(words: list[str]) -> bool:
+    """_is_headline, given the text's words."""
+    words = [w for w in words if len(w) > 3]
     if len(words) < 3:
         return False
     shouting = sum(1 for w in words if w.isupper())
@@ -158,45 +163,56 @@ def _key(word: str) -> str:
     return word.lower().replace("’", "'").removesuffix("'s").rstrip("'")
 
 
-def _case_evidence(texts: list[str]) -> tuple[Counter[str], Counter[str]]:
-    """How often each word is written lower-case, and capitalised, inside running sentences."""
-    lower: Counter[str] = Counter()
-    upper: Counter[str] = Counter()
+def _case_evidence(texts: list[str], headlines: dict[str, bool] | None = None) -> tuple[Counter[str], Counter[str]]:
+    """How often each word is written lower-case, and capitalised, inside running sentences.
+    `headlines`, if given, gets each text's _is_headline (for _recased)."""
+    lower: list[str] = []
+    upper: list[str] = []
     for text in texts:
-        if _is_headline(text):
+        words = _WORD.findall(text)
+        headline = _headline_words(words)
+        if headlines is not None:
+            headlines[text] = headline
+        if headline:
             continue
-        for word in _WORD.findall(text)[1:]:
+        # _key of a word without an apostrophe is the word in lower case; most texts have none.
+        key = _key if "'" in text or "’" in text else str.lower
+        for word in words[1:]:
             if word[0].islower():
-                lower[_key(word)] += 1
+                lower.append(key(word))
             elif not word.isupper():
-                upper[_key(word)] += 1
-    return lower, upper
+                upper.append(key(word))
+    return Counter(lower), Counter(upper)
 
 
-def _recased(text: str, lower: Counter[str], upper: Counter[str]) -> str | None:
+def _recased(text: str, lower: Counter[str], upper: Counter[str], headline: bool | None = None) -> str | None:
     """The sentence in the case the article's running text gives its words, or None if
     nothing changes. In a headline a word is a name only if the article writes it
-    capitalised; a sentence's first word is lower-cased when the article writes it so."""
-    headline = _is_headline(text)
-    first_word = _WORD.search(text)
-    first = first_word.start() if first_word else -1
+    capitalised; a sentence's first word is lower-cased when the article writes it so.
+    (`headline`: _is_headline(text), if known.)"""
+    if headline is None:
+        headline = _is_headline(text)
+    if not headline:  # only the first word can change
+        first = _WORD.search(text)
+        if first is None:
+            return None
+        word = first.group(0)
+        key = _key(word)
+        if lower[key] > upper[key] and word.lower() != word:
+            return text[:first.start()] + word.lower() + text[first.end():]
+        return None
     changed = False
 
     def fix(match: re.Match) -> str:
         nonlocal changed
         word = match.group(0)
         key = _key(word)
-        if headline:
-            if upper[key] > lower[key]:
-                new = word.capitalize() if word.isupper() and len(word) > 3 else word
-            elif word.isupper() and len(word) <= 3 and not lower[key]:
-                new = word  # an acronym: "DUI", "IBF"
-            else:
-                new = word.lower()
-        elif match.start() == first and lower[key] > upper[key]:
-            new = word.lower()
+        if upper[key] > lower[key]:
+            new = word.capitalize() if word.isupper() and len(word) > 3 else word
+        elif word.isupper() and len(word) <= 3 and not lower[key]:
+            new = word  # an acronym: "DUI", "IBF"
         else:
-            return word
+            new = word.lower()
         changed = changed or new != word
         return new
 
@@ -237,11 +253,18 @@ def _says_something(claim: Claim) -> bool:
 def read(title: str, claims: list[Claim]) -> Reading:
     """Weighted term counts and actors of an article (headline `title`, sentences `claims`)."""
     title = title.strip()
-    lower, upper = _case_evidence([c.text for c in claims] + ([title] if title else []))
+    headlines: dict[str, bool] = {}
+    lower, upper = _case_evidence([c.text for c in claims] + ([title] if title else []), headlines)
 
     def reread(claim: Claim) -> Claim:
-        recased = _recased(claim.text, lower, upper)
-        return analyse(recased) if recased is not None else claim
+        recased = _recased(claim.text, lower, upper, headlines[claim.text])
+        if recased is None:
+            return claim
+        if opener_case_is_moot(claim.text, recased):
+            # Only "The" became "the": what would be read is analyse(claim.text) but for its
+            # text, which is only searched for years here (the same in either case).
+            return analyse(claim.text)
+        return analyse(recased)
 
     body = [reread(c) for c in claims if c.text != title] if title else [reread(c) for c in claims]
     parts: list[tuple[Claim, float]] = [(reread(analyse(title)), TITLE_WEIGHT)] if title else []

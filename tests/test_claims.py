@@ -76,3 +76,47 @@ def test_a_huge_figure_is_one_token_and_reads_back():
                         _known(["The debt reached $6,840 trillion last year."]), "later-outlet", "title")
     assert [f.kind for f in diff.findings] == ["changed_figure"]
     assert diff.findings[0].details["figures"] == [{"old": "$6840 trillion", "new": "$7000 trillion"}]
+
+
+# What follows a sentence's first word, one of each kind of text a pattern reads: dates, years,
+# times, amounts, number words, aliases, attribution, names, quotes, commentary, headings.
+_RESTS = [
+    " 2013 talks in Kyiv ended, the ministry said.",
+    " May 5, 2013, US troops left Kiev and the U.K. said so on its website.",
+    " 21st of February 2025 at 7:48 am GMT, $500bn and 5 percent were agreed.",
+    " one hundred people, twenty-five thousand dollars and 3 million euros, by 2020-03-04.",
+    " United States and European Union signed the deal, according to Reuters.",
+    " President Donald Trump met Volodymyr Zelensky at the White House in 2019.",
+    " “only time will tell,” could perhaps be the key to the broader future.",
+    " Police Department",
+    " of 12",
+    " thousand people fled the 4 towns.",
+    " since 1999 the Ukrainian Ministry of Defence had 4,000 staff, officials told reporters.",
+]
+
+
+def test_a_caseless_opener_reads_the_same_capitalised_or_not():
+    """stories.read skips analysing "the …" again when it has "The …" (claims.opener_case_is_moot)."""
+    from dataclasses import replace
+
+    from monitor import claims
+
+    assert {"the", "he", "a", "but", "it", "police"} <= claims._CASELESS_OPENERS
+    assert not {"in", "may", "one", "us", "mr"} & claims._CASELESS_OPENERS
+    for word in sorted(claims._CASELESS_OPENERS):
+        for rest in _RESTS:
+            capitalised = word.capitalize() + rest
+            assert claims.opener_case_is_moot(capitalised, word + rest)
+            assert replace(analyse(word + rest), text=capitalised) == analyse(capitalised), (word, rest)
+
+
+def test_only_a_caseless_opener_lower_cased_is_moot():
+    from monitor.claims import opener_case_is_moot
+
+    assert opener_case_is_moot("The fire spread.", "the fire spread.")
+    assert not opener_case_is_moot("In 2013 the fire spread.", "in 2013 the fire spread.")
+    assert not opener_case_is_moot("May 5 was the day.", "may 5 was the day.")
+    assert not opener_case_is_moot("The Fire spread.", "the fire spread.")  # more than the opener
+    assert not opener_case_is_moot("THE fire spread.", "the fire spread.")
+    assert not opener_case_is_moot("The", "the")
+    assert not opener_case_is_moot("“The fire spread.”", "“the fire spread.”")
