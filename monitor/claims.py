@@ -150,9 +150,13 @@ def _replace_numbers(text: str, found: list[str], digits: bool) -> str:
         text = _PERCENT.sub(percent, text)
 
     def words(match: re.Match) -> str:
-        value = lexicon.NUMBER_WORDS[match.group(1).lower()]
-        if match.group(2):
-            value += lexicon.NUMBER_WORDS[match.group(2).lower()]
+        # The pattern ignores case the Unicode way, so "sıx" (a dotless ı, whose capital is I)
+        # matches "six" but is not a key: such a spelling is left as it is written.
+        value = lexicon.NUMBER_WORDS.get(match.group(1).lower())
+        unit = lexicon.NUMBER_WORDS.get(match.group(2).lower()) if match.group(2) else 0
+        if value is None or unit is None:
+            return match.group(0)
+        value += unit
         if value in (0, 1) and not match.group(3):
             return match.group(0)  # "one" and "zero" are mostly pronoun-like, not figures
         token = f"n:{_value(str(value), match.group(3))}"

@@ -48,7 +48,7 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     article = replace(article, sentences=normalise.split_sentences(article.text))
 
     sentence_claims = [claims.analyse(s) for s in article.sentences]
-    reading = stories.read(article.title, sentence_claims)
+    reading = stories.read(article.title, sentence_claims, until_year=article.published_at.year)
     dfs, documents = story_index.document_frequencies(session, list(reading.counts))
     profile = stories.profile(reading, dfs, documents + 1)
 

@@ -250,8 +250,12 @@ def _says_something(claim: Claim) -> bool:
     return sum(1 for t in claim.terms if not t.startswith(("n:", "d:"))) >= _MIN_LEAD_TERMS
 
 
-def read(title: str, claims: list[Claim]) -> Reading:
-    """Weighted term counts and actors of an article (headline `title`, sentences `claims`)."""
+def read(title: str, claims: list[Claim], until_year: int | None = None) -> Reading:
+    """Weighted term counts and actors of an article (headline `title`, sentences `claims`).
+
+    `until_year`, the year it was published: a later year it writes ("a plant to open by
+    2030") is a plan, not the date of what it reports, so it dates neither the article nor
+    its story."""
     title = title.strip()
     headlines: dict[str, bool] = {}
     lower, upper = _case_evidence([c.text for c in claims] + ([title] if title else []), headlines)
@@ -287,11 +291,13 @@ def read(title: str, claims: list[Claim]) -> Reading:
     actors = frozenset(n for n in named_in_head if mentions[n] >= ACTOR_MENTIONS)
     texts = [title] + [c.text for c in claims]
     return Reading(counts=counts, actors=actors, names=frozenset(mentions),
-                   dated=_latest_year(texts[:HEAD_SENTENCES + 1]), latest=_latest_year(texts))
+                   dated=_latest_year(texts[:HEAD_SENTENCES + 1], until_year),
+                   latest=_latest_year(texts, until_year))
 
 
-def _latest_year(texts: list[str]) -> int | None:
-    return max((int(year) for text in texts for year in _YEAR.findall(text)), default=None)
+def _latest_year(texts: list[str], until: int | None = None) -> int | None:
+    years = (int(year) for text in texts for year in _YEAR.findall(text))
+    return max((y for y in years if until is None or y <= until), default=None)
 
 
 def term_counts(title: str, claims: list[Claim]) -> Counter[str]:

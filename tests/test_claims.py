@@ -78,6 +78,13 @@ def test_a_huge_figure_is_one_token_and_reads_back():
     assert diff.findings[0].details["figures"] == [{"old": "$6840 trillion", "new": "$7000 trillion"}]
 
 
+
+def test_a_number_word_in_another_alphabet_is_text_not_a_crash():
+    """"sıx" (Turkish dotless ı) matches the number-word pattern, which ignores case the
+    Unicode way, but is no key of the number words: it raised KeyError, stopping the feed."""
+    assert analyse("İstanbul reported sıx deaths and fıve injuries.").numbers == frozenset()
+    assert analyse("Istanbul reported six deaths and five injuries.").numbers == {"n:6", "n:5"}
+
 # What follows a sentence's first word, one of each kind of text a pattern reads: dates, years,
 # times, amounts, number words, aliases, attribution, names, quotes, commentary, headings.
 _RESTS = [

@@ -97,6 +97,15 @@ def _read(title: str, text: str) -> stories.Reading:
     return stories.read(title, [analyse(s) for s in split_sentences(text)])
 
 
+def test_a_year_after_publication_is_a_plan_not_the_date():
+    text = ("Nordwind Energy opened a wind farm in Esbjerg on Monday. "
+            "The company plans to double its output by 2030, chief executive Anna Berg said in 2024.")
+    undated = _read("Wind farm opens", text)
+    assert (undated.dated, undated.latest) == (2030, 2030)  # without a publication year, every year counts
+    published = stories.read("Wind farm opens", [analyse(s) for s in split_sentences(text)], until_year=2025)
+    assert (published.dated, published.latest) == (2024, 2024)
+
+
 def test_a_shouted_headline_is_read_in_the_article_case():
     reading = _read("CHARGERS' WILLIAMS ARRESTED ON SUSPICION OF DUI",
                     "San Diego Chargers tackle Jamal Williams was arrested on suspicion of DUI, police said. "
