@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     semantic_matching: bool = False
     fetch_concurrency: int = Field(default=8, ge=1, le=256)  # fetches in flight in one process
     fetch_per_host: int = Field(default=2, ge=1, le=64)  # of which at most this many to one host
+    # Article pages one full-text feed may fetch in one poll; the other entries wait for the
+    # next polls. 30 covers the usual feed of 10-30 entries in one poll, bounds a first poll of
+    # a 1 000-entry feed to some seconds and 30 requests to its publisher, and lets such a feed
+    # catch up at one page per 10 s at the default min_interval (docs/fetching.md).
+    full_text_pages_per_poll: int = Field(default=30, ge=1)
     shutdown_grace: float = 10.0  # seconds in-flight polls get to finish after SIGINT/SIGTERM
     feeds: list[FeedConfig] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)

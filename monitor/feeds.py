@@ -198,6 +198,8 @@ def describe(row: dict, now: datetime) -> list[str]:
     """The lines `newsmon feeds list` prints for one feed (row: storage.listing.list_feeds)."""
     head = f"#{row['id']:<4} {row['status']:<8} {row['articles_seen']:>5} articles  {row['url']}"
     lines = [head + (f"  ({row['title']})" if row["title"] else "") + ("  [full text]" if row["full_text"] else "")]
+    if row["pages_waiting"]:
+        lines.append(f"       {row['pages_waiting']} entries wait for their article pages (full_text_pages_per_poll)")
     if row["last_error"]:
         lines.append(f"       last error: {row['last_error']} ({row['failures']} failure(s) in a row)")
     next_poll = "—" if not row["enabled"] else _when(row["next_poll_at"], now, "now")

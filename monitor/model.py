@@ -40,6 +40,10 @@ class RawEntry:
     # becomes the article's text; the content hash stays that of the entry as the feed sent it,
     # so an unchanged entry stays unchanged and its page is never fetched again.
     page_text: str | None = None
+    # The digest of the entry's element in the document (fetch/parse.py `entry_digests`), when
+    # the parser could tell which element the entry came from: a full-text poll that defers the
+    # entry leaves that digest out of the ones it remembers, so the next poll parses it again.
+    digest: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -157,8 +157,13 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
             feed.ttl_seconds = result.ttl_seconds
             if isinstance(result, Fetched):
                 feed.body_hash = result.body_hash
-                # Every entry of this body is now stored: the next poll need not parse them again.
+                # Its entries are stored now (those waiting for their pages left out of the
+                # digests): the next poll need not parse them again.
                 feed.entry_digests = " ".join(result.entry_digests) or None
+                feed.pages_waiting = result.deferred or None
+                if result.deferred:  # entries wait for their pages (fetch/article.py): the next
+                    # poll must get the whole document again, not a 304 or "same body".
+                    feed.etag = feed.last_modified = feed.body_hash = None
                 feed.title = feed.title or result.title
                 feed.articles_seen += report.new_articles
                 feed.entry_gap_seconds = schedule.entry_gap(_publication_dates(session, feed.id, result)) \
@@ -168,14 +173,17 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
         if change is not None:
             _raise_health_event(session, feed, change, before, now, ruleset)
         feed.next_poll_at = _next_due(policy, feed, now, feed.ttl_seconds, feed.failures,
-                                      result.retry_after_seconds if isinstance(result, Failed) else None)
+                                      result.retry_after_seconds if isinstance(result, Failed) else None,
+                                      catching_up=isinstance(result, Fetched) and result.deferred > 0)
 
 
 def _next_due(policy: schedule.Policy, feed: m.Feed, now: datetime, ttl: int | None, failures: int = 0,
-              retry_after: float | None = None) -> datetime:
+              retry_after: float | None = None, catching_up: bool = False) -> datetime:
     """When the feed is due next (the one rule for both the full and the batched 304 path)."""
     normal = schedule.interval(policy, own_interval=feed.interval_seconds, entry_gap=feed.entry_gap_seconds,
                                ttl=ttl)
+    if catching_up:  # entries wait for their pages: back at the shortest interval (never under ttl)
+        normal = min(normal, policy.min_interval)
     return schedule.next_poll(policy, now, normal=normal, failures=failures, ttl=ttl, retry_after=retry_after)
 
 
@@ -287,7 +295,8 @@ class Poller:
             if feed.full_text:  # summary-only entries get their pages' text (monitor/fetch/article.py)
                 from monitor.fetch.article import add_full_text
 
-                result = await add_full_text(self.db, feed, result, self.client, gate=self.gate,
+                result = await add_full_text(self.db, feed, result, self.client,
+                                             max_pages=self.settings.full_text_pages_per_poll, gate=self.gate,
                                              allow_private=self.settings.fetch_allow_private)
             async with self._store:
                 return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,

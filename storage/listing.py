@@ -80,7 +80,7 @@ def list_feeds(session: Session) -> list[dict]:
             "interval_seconds": f.interval_seconds, "last_polled_at": _iso(f.last_polled_at),
             "last_success_at": _iso(f.last_success_at), "next_poll_at": _iso(f.next_poll_at),
             "failures": f.failures, "last_error": f.last_error, "articles_seen": f.articles_seen,
-            "full_text": f.full_text,
+            "full_text": f.full_text, "pages_waiting": f.pages_waiting or 0,
         }
         for f in session.scalars(select(Feed).order_by(Feed.id))
     ]

@@ -64,9 +64,11 @@ class Feed(Base):
     etag: Mapped[str | None] = mapped_column(String(512))
     last_modified: Mapped[str | None] = mapped_column(String(128))
     body_hash: Mapped[str | None] = mapped_column(String(64))
-    # Space-separated digests of the entries of the last fully stored poll (fetch/parse.py):
+    # Space-separated digests of the entries of the last poll that are stored (fetch/parse.py):
     # the next poll leaves those entries unparsed. Empty: parse everything.
     entry_digests: Mapped[str | None] = mapped_column(Text)
+    # Summary-only entries of a full-text feed that wait for their article pages (a later poll).
+    pages_waiting: Mapped[int | None] = mapped_column(Integer)
     ttl_seconds: Mapped[int | None] = mapped_column(Integer)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,9 +18,11 @@ from sqlalchemy import select
 from monitor import USER_AGENT, polling
 from monitor.cli import cli
 from monitor.config import ChannelConfig, FeedConfig, Settings
+from monitor.feeds import describe
 from monitor.fetch.http import make_client
 from monitor.rules import load_rules
 from storage import models as m
+from storage.listing import list_feeds
 from tests.pipeline_helpers import ROOT, SEEDS
 
 STORY = [p for p in (SEEDS / "003_922b7d489b1430c1.txt").read_text().split("\n") if p.strip()]
@@ -200,3 +202,78 @@ def test_the_pages_headline_is_not_stored_again_as_the_first_sentence(db, tmp_pa
     text = stored(db)["h1"][0]
     assert "Ukraine and US draft minerals agreement" not in text  # the <h1>, which is the entry's title
     assert STORY[2][:120] in text
+
+
+def dated_feed(items: list[tuple[str, str, str, int]]) -> bytes:
+    """RSS of (guid, link, summary, minute) items, newest first as feeds list them."""
+    rows = "".join(f"<item><guid>{guid}</guid><title>Report {guid}</title><link>{link}</link>"
+                   f"<pubDate>Sat, 22 Feb 2025 10:{minute:02d}:00 GMT</pubDate>"
+                   f"<description>{escape(summary)}</description></item>"
+                   for guid, link, summary, minute in sorted(items, key=lambda item: -item[3]))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{rows}</channel></rss>'.encode()
+
+
+def feed_row(db) -> m.Feed:
+    with db.session() as session:
+        row = session.scalars(select(m.Feed).where(m.Feed.kind == "http")).one()
+        session.expunge(row)
+        return row
+
+
+def test_pages_beyond_the_cap_wait_for_the_next_polls_oldest_first(db, tmp_path, server, caplog):
+    items = [(f"g{index}", f"/p{index}", f"Teaser {index}.", index) for index in range(7)]
+    for index in range(8):
+        server.reply(f"/p{index}", Reply(200, page([f"Dispatch number {index} from Kyiv.", *STORY]),
+                                         {"Content-Type": "text/html"}))
+    server.feed("/rss", lambda: dated_feed(items), etag='"v1"')  # answers 304 to a kept validator
+    url = server.url("/rss")
+
+    def fetched() -> list[str]:
+        return [seen.path for seen in server.requests if seen.path.startswith("/p")]
+
+    with caplog.at_level(logging.WARNING, logger="newsmon"):
+        assert poll(db, tmp_path, url, full_text_pages_per_poll=3)[0].new_articles == 3
+    assert sorted(fetched()) == ["/p0", "/p1", "/p2"]  # the oldest three, one request each
+    assert sorted(stored(db)) == ["g0", "g1", "g2"]  # the others are not stored with their summary
+    assert all(STORY[2][:120] in texts[0] for texts in stored(db).values())
+    assert f"feed {url}: 4 summary-only entries wait for their article pages (at most 3 pages a poll)" \
+        in caplog.text
+    row = feed_row(db)
+    assert row.pages_waiting == 4 and row.etag is None and row.body_hash is None
+    assert len(row.entry_digests.split()) == 3  # only the stored entries' elements are skipped next time
+    assert (row.next_poll_at - row.last_polled_at).total_seconds() <= Settings().min_interval * 1.1
+    with db.session() as session:
+        [listed] = [feed for feed in list_feeds(session) if feed["url"] == url]
+    assert listed["pages_waiting"] == 4
+    assert "       4 entries wait for their article pages" in "\n".join(describe(listed, row.last_polled_at))
+
+    items.append(("g7", "/p7", "Teaser 7.", 7))  # news arrives while the feed catches up: it comes last
+    assert poll(db, tmp_path, url, full_text_pages_per_poll=3)[0].new_articles == 3
+    assert "if-none-match" not in server.requests_to("/rss")[-1].headers
+    assert sorted(fetched()[3:]) == ["/p3", "/p4", "/p5"]
+    assert feed_row(db).pages_waiting == 2
+
+    assert poll(db, tmp_path, url, full_text_pages_per_poll=3)[0].new_articles == 2
+    assert sorted(fetched()[6:]) == ["/p6", "/p7"]
+    row = feed_row(db)
+    assert row.pages_waiting is None and row.etag == '"v1"' and row.entry_digests and len(row.entry_digests.split()) == 8
+
+    assert poll(db, tmp_path, url, full_text_pages_per_poll=3)[0].status == "not_modified"  # caught up: a 304
+    assert sorted(fetched()) == [f"/p{index}" for index in range(8)]  # each page exactly once
+    texts = stored(db)
+    assert sorted(texts) == [f"g{index}" for index in range(8)]
+    assert all(len(versions) == 1 and STORY[2][:120] in versions[0] for versions in texts.values())
+
+
+def test_full_text_pages_per_poll_is_a_documented_setting(monkeypatch, tmp_path):
+    from monitor.config import load_settings
+    from monitor.errors import ConfigError
+
+    assert Settings().full_text_pages_per_poll == 30
+    monkeypatch.setenv("NEWSMON_FULL_TEXT_PAGES_PER_POLL", "5")
+    assert load_settings().full_text_pages_per_poll == 5
+    monkeypatch.setenv("NEWSMON_FULL_TEXT_PAGES_PER_POLL", "0")
+    with pytest.raises(ConfigError, match="full_text_pages_per_poll"):
+        load_settings()
+    documented = (ROOT / "docs" / "configuration.md").read_text()
+    assert "| `full_text_pages_per_poll` | `30` |" in documented

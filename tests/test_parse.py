@@ -255,6 +255,9 @@ def test_entries_with_a_known_digest_are_left_unparsed_and_edits_count_as_new():
     assert guids(second) == ["g5", "g2"]  # the new entry and the edited one; three left unparsed
     assert [e.title for e in second.entries] == ["g5", "g2 (updated)"]
     assert second.title == "Wire" and second.warnings == [] and len(second.entry_digests) == 6
+    # Each entry names its element's digest (a full-text poll that defers an entry forgets it).
+    assert [e.digest for e in first.entries] == list(first.entry_digests)
+    assert [e.digest for e in second.entries] == [second.entry_digests[0], second.entry_digests[3]]
 
     unchanged = parse_feed(rss(day, title="Wire, renamed"), DEFAULT_URL, known=set(first.entry_digests))
     assert (guids(unchanged), unchanged.title) == ([], "Wire, renamed")  # a valid feed, nothing new in it
@@ -267,6 +270,7 @@ def test_a_document_that_cannot_be_cut_safely_is_parsed_whole():
     odd = rss(day).replace(b"</channel>", b"<item/></channel>")
     parsed = parse_feed(odd, DEFAULT_URL, known=known)
     assert guids(parsed) == ["g0", "g1", "g2"] and parsed.entry_digests == ()
+    assert [e.digest for e in parsed.entries] == [None, None, None]
     # The same bytes under another declared encoding read differently: every entry is new.
     latin = b'<?xml version="1.0" encoding="iso-8859-1"?>' + rss(day)
     assert guids(parse_feed(latin, DEFAULT_URL, known=known)) == ["g0", "g1", "g2"]

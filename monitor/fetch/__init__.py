@@ -21,7 +21,11 @@ class Fetched:
     ttl_seconds: int | None = None  # the feed's own floor (<ttl>, Cache-Control, Expires)
     warnings: list[str] = field(default_factory=list)
     # Digests of every entry in the document; `entries` leaves out those an earlier poll stored.
+    # A full-text feed's deferred entries are left out of both (see `deferred`).
     entry_digests: tuple[str, ...] = ()
+    # Summary-only entries of a full-text feed left for the next polls (fetch/article.py): the
+    # poll must not remember this document as stored (validators, body hash), or they are lost.
+    deferred: int = 0
 
 
 @dataclass(frozen=True)

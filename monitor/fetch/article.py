@@ -1,6 +1,6 @@
 """Full text for feeds that send only summaries (`feeds add --full-text`, `full_text = true`).
 
-    result = await add_full_text(db, feed, result, client, gate=gate, allow_private=False)
+    result = await add_full_text(db, feed, result, client, max_pages=30, gate=gate, allow_private=False)
 
 An entry whose text is shorter than SUMMARY_CHARS and that links to an http(s) page gets its
 page fetched with newsmon's own client and `fetch_page` (same User-Agent, timeouts, deadline,
@@ -11,6 +11,12 @@ were stored are fetched: the stored content hash is that of the feed's entry (se
 RawEntry.page_text), compared here before any request. A page that fails, or yields no more
 text than the summary, leaves the entry with its summary and a warning naming the page; it is
 not tried again until the feed changes the entry.
+
+At most `max_pages` pages are fetched a poll (`full_text_pages_per_poll`), for the oldest
+wanted entries; the others are deferred: taken out of the result, so that they are not stored
+with their summary, and their digests out of the ones the poll remembers, so that the next poll
+parses them again. `Fetched.deferred` tells polling.py not to keep validators or the body hash
+and to come back soon.
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ _UNGATED = 2
 
 
 async def add_full_text(db: Database, feed: m.Feed, result: FetchResult, client: httpx.AsyncClient | None, *,
-                        gate: HostGate | None = None, allow_private: bool = False,
+                        max_pages: int, gate: HostGate | None = None, allow_private: bool = False,
                         max_bytes: int = DEFAULT_MAX_BYTES) -> FetchResult:
-    """The result with `page_text` set on the summary-only entries that are new or changed."""
+    """The result with `page_text` set on the summary-only entries that are new or changed, for
+    at most `max_pages` of them (the oldest); the rest are deferred (see the module)."""
     if not feed.full_text or client is None or not isinstance(result, Fetched):
         return result
     now = datetime.now(UTC)
@@ -59,6 +66,12 @@ async def add_full_text(db: Database, feed: m.Feed, result: FetchResult, client:
     stored = await asyncio.to_thread(_stored_hashes, db, feed.id, list(summaries))
     wanted = [raw for raw in result.entries
               if raw.guid in summaries and stored.get(raw.guid) != summaries[raw.guid].content_hash]
+    # Oldest first, undated last, as polling stores them: the feed catches up in publication
+    # order, and the entries closest to dropping off the feed are read before they do.
+    wanted.sort(key=lambda raw: raw.published_at or now)
+    wanted, deferred = wanted[:max_pages], wanted[max_pages:]
+    if deferred:
+        result = _defer(result, deferred, max_pages)
     own_limit = asyncio.Semaphore(_UNGATED)
     texts = await asyncio.gather(*(
         _page_text(client, raw, summaries[raw.guid].text, feed.url, gate, own_limit, allow_private, max_bytes)
@@ -68,6 +81,19 @@ async def add_full_text(db: Database, feed: m.Feed, result: FetchResult, client:
         return result
     return replace(result, entries=[replace(raw, page_text=pages[raw.guid]) if raw.guid in pages else raw
                                     for raw in result.entries])
+
+
+def _defer(result: Fetched, deferred: list[RawEntry], max_pages: int) -> Fetched:
+    """The result without the deferred entries, remembering none of their digests."""
+    waiting = {raw.guid for raw in deferred}
+    digests = {raw.digest for raw in deferred}
+    # Without a digest for each deferred entry it is unknown which elements they were:
+    # remember none, and the next poll parses the whole document.
+    remembered = () if None in digests else tuple(d for d in result.entry_digests if d not in digests)
+    warning = (f"{len(deferred)} summary-only entries wait for their article pages "
+               f"(at most {max_pages} pages a poll); the next polls fetch them, oldest first")
+    return replace(result, entries=[raw for raw in result.entries if raw.guid not in waiting],
+                   entry_digests=remembered, deferred=len(deferred), warnings=[*result.warnings, warning])
 
 
 def _stored_hashes(db: Database, feed_id: int, guids: list[str]) -> dict[str, str]:
