@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel
 
 
 class UTCDateTime(TypeDecorator):
@@ -199,6 +199,10 @@ class Development(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Filled by SQLAlchemy while inserting (a counter within one batch), read by nobody: with it
+    # SQLite can insert an article's developments in one statement and still tell which new id
+    # belongs to which row; without it SQLAlchemy sends one INSERT per development there.
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
 
 class DevelopmentSource(Base):

@@ -5,7 +5,7 @@ article pages (full_text_pages_per_poll was reached); `feeds list` shows it.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-24 10:00:00
+Create Date: 2026-11-23 16:40:00
 """
 
 import sqlalchemy as sa
