@@ -150,19 +150,27 @@ def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
     return sorted(distinct.values(), key=lambda k: k.id)[-MAX_KNOWN_CLAIMS:]
 
 
+_INSERT_DEVELOPMENTS = insert(m.Development.__table__).returning(m.Development.__table__.c.id,
+                                                                  sort_by_parameter_order=True)
+
+
 def _store_findings(session: Session, story: m.Story, article: m.Article, findings: list[Finding],
                     now: datetime) -> list[m.Development]:
-    rows = [
-        m.Development(
-            story_id=story.id, article_id=article.id, kind=finding.kind, text=finding.text, score=finding.score,
-            closest_text=finding.closest_text, closest_similarity=finding.closest_similarity,
-            details=finding.details, published_at=article.published_at, detected_at=now,
-        )
+    """The findings as development rows, in one INSERT … RETURNING (Core: the rows are only
+    written here, the ORM's unit of work would cost more than the statement); returned as
+    detached Development objects with their ids, for the claims, sources and alerts."""
+    if not findings:
+        return []
+    values = [
+        {"story_id": story.id, "article_id": article.id, "kind": finding.kind, "text": finding.text,
+         "score": finding.score, "closest_text": finding.closest_text,
+         "closest_similarity": finding.closest_similarity, "details": finding.details,
+         "published_at": article.published_at, "detected_at": now}
         for finding in findings
     ]
-    session.add_all(rows)
-    session.flush()  # their ids, for the claims, sources and alerts that name them
-    _insert_sources(session, [dev.id for dev in rows], article)  # a fresh development: its first source
+    ids = session.connection().execute(_INSERT_DEVELOPMENTS, values).scalars().all()
+    rows = [m.Development(id=id_, **row) for id_, row in zip(ids, values, strict=True)]
+    _insert_sources(session, ids, article)  # a fresh development: its first source
     return rows
 
 
