@@ -42,7 +42,7 @@ class EntryOutcome:
 def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSet, now: datetime,
                   default_source: str, embedder=None, quiet_period: timedelta = QUIET_PERIOD) -> EntryOutcome:
     article = normalise.normalise(raw, now, default_source=default_source, sentences=False)
-    previous = session.scalars(_PREVIOUS, {"feed": feed_id, "guid": article.guid}).first()
+    previous = session.connection().execute(_PREVIOUS, {"feed": feed_id, "guid": article.guid}).first()
     if previous is not None and previous.content_hash == article.content_hash:
         return EntryOutcome(previous.id, "unchanged", previous.story_id)
     article = replace(article, sentences=normalise.split_sentences(article.text))
@@ -53,39 +53,39 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     profile = stories.profile(reading, dfs, documents + 1)
 
     if previous is not None:
-        story = session.get(m.Story, previous.story_id)
+        story_id = previous.story_id
     else:
         found = story_index.candidates(session, profile, article.published_at - quiet_period)
         story_id, _similarity, _why = stories.choose_story(profile, found)
-        story = session.get(m.Story, story_id) if story_id else None
-    is_new_story = story is None
-    if story is None:
-        story = m.Story(title=article.title, first_seen=article.published_at, last_seen=article.published_at)
-        session.add(story)
-        session.flush()
+    is_new_story = story_id is None
+    if story_id is None:
+        story_id = story_index.new_story(session, article.title, article.published_at)
 
-    row = m.Article(
-        feed_id=feed_id, guid=article.guid, version=(previous.version + 1) if previous else 1,
-        url=article.url, title=article.title, source=article.source, published_at=article.published_at,
-        fetched_at=now, text=article.text, content_hash=article.content_hash, story_id=story.id,
-    )
-    session.add(row)
-    session.flush()
+    revision = revisions.compare(previous.title, list(normalise.split_sentences(previous.text)),
+                                 article.title, list(article.sentences)) if previous is not None else None
+    row = _insert_article(session, {
+        "feed_id": feed_id, "guid": article.guid, "version": (previous.version + 1) if previous else 1,
+        "url": article.url, "title": article.title, "source": article.source,
+        "published_at": article.published_at, "fetched_at": now, "text": article.text,
+        "content_hash": article.content_hash, "story_id": story_id,
+        "revision": revision.to_json() if revision is not None else None,
+    })
 
-    known = [] if is_new_story else _known_claims(session, story.id)
-    if previous is None:
+    known = [] if is_new_story else _known_claims(session, story_id)
+    if revision is None:
         positions = list(range(len(article.sentences)))
         diff = developments.diff_article(sentence_claims, known, article.source, article.title,
                                          _semantic(embedder, list(article.sentences), known))
-        dev_rows = _store_findings(session, story, row, diff.findings, now)
+        dev_rows = _store_findings(session, story_id, row, diff.findings, now)
     else:
-        positions, diff, dev_rows = _revise(session, story, previous, row, article, sentence_claims, known, now)
+        positions, diff, dev_rows = _revise(session, story_id, revision, row, article, sentence_claims, known,
+                                            now)
     claim_rows = []
     for slot, position in enumerate(positions):
         match = diff.matches[slot] if slot < len(diff.matches) else None
         finding = match.finding if match else None
         claim_rows.append({
-            "article_id": row.id, "story_id": story.id, "position": position,
+            "article_id": row.id, "story_id": story_id, "position": position,
             "text": article.sentences[position], "norm": sentence_claims[position].norm,
             "closest_claim_id": match.closest.id if match and match.closest else None,
             "similarity": match.similarity if match else None,
@@ -98,18 +98,14 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
         session.connection().execute(insert(m.Claim.__table__), claim_rows)
     _add_sources(session, sorted(diff.corroborated), row)
 
-    story.article_count += 1
-    story.first_seen = min(story.first_seen, article.published_at)
-    story.last_seen = max(story.last_seen, article.published_at)
-    story_index.add_to_story(session, story, profile, article.published_at)
+    story_title = story_index.add_to_story(session, story_id, profile, article.published_at)
     story_index.count_document(session, list(reading.counts))
-    session.flush()
 
     # Fresh developments: their one source is this article, so their views need no read-back.
     first = (SourceRef(source=row.source, url=row.url, article_id=row.id),)
-    alerts.enqueue_many(session, ruleset, [development_view(dev, story.title, row.source, row.url, row.title, first)
+    alerts.enqueue_many(session, ruleset, [development_view(dev, story_title, row.source, row.url, row.title, first)
                                            for dev in dev_rows], now)
-    return EntryOutcome(row.id, "version" if previous else "new", story.id,
+    return EntryOutcome(row.id, "version" if previous else "new", story_id,
                         [d.id for d in dev_rows], sorted(diff.corroborated))
 
 
@@ -134,8 +130,9 @@ _KNOWN_CLAIMS = (  # built once: it runs for every article
     .order_by(m.Claim.id.desc())
     .limit(2 * MAX_KNOWN_CLAIMS)
 )
-_PREVIOUS = (
-    select(m.Article)
+_PREVIOUS = (  # the columns a new version is compared with (Core: no ORM object per entry)
+    select(m.Article.id, m.Article.version, m.Article.content_hash, m.Article.story_id, m.Article.title,
+           m.Article.text)
     .where(m.Article.feed_id == bindparam("feed"), m.Article.guid == bindparam("guid"))
     .order_by(m.Article.version.desc())
     .limit(1)
@@ -150,11 +147,19 @@ def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
     return sorted(distinct.values(), key=lambda k: k.id)[-MAX_KNOWN_CLAIMS:]
 
 
+_INSERT_ARTICLE = insert(m.Article.__table__).returning(m.Article.__table__.c.id)
+
+
+def _insert_article(session: Session, values: dict) -> m.Article:
+    """The article's row (Core, one INSERT … RETURNING), as a detached Article with its id."""
+    return m.Article(id=session.connection().execute(_INSERT_ARTICLE, values).scalar_one(), **values)
+
+
 _INSERT_DEVELOPMENTS = insert(m.Development.__table__).returning(m.Development.__table__.c.id,
                                                                   sort_by_parameter_order=True)
 
 
-def _store_findings(session: Session, story: m.Story, article: m.Article, findings: list[Finding],
+def _store_findings(session: Session, story_id: int, article: m.Article, findings: list[Finding],
                     now: datetime) -> list[m.Development]:
     """The findings as development rows, in one INSERT … RETURNING (Core: the rows are only
     written here, the ORM's unit of work would cost more than the statement); returned as
@@ -162,7 +167,7 @@ def _store_findings(session: Session, story: m.Story, article: m.Article, findin
     if not findings:
         return []
     values = [
-        {"story_id": story.id, "article_id": article.id, "kind": finding.kind, "text": finding.text,
+        {"story_id": story_id, "article_id": article.id, "kind": finding.kind, "text": finding.text,
          "score": finding.score, "closest_text": finding.closest_text,
          "closest_similarity": finding.closest_similarity, "details": finding.details,
          "published_at": article.published_at, "detected_at": now}
@@ -174,13 +179,11 @@ def _store_findings(session: Session, story: m.Story, article: m.Article, findin
     return rows
 
 
-def _revise(session: Session, story: m.Story, previous: m.Article, row: m.Article, article,
+def _revise(session: Session, story_id: int, revision: revisions.Revision, row: m.Article, article,
             sentence_claims: list, known: list[KnownClaim], now: datetime):
-    """A new version of an article: record what changed; a substantive edit is one `revision`
-    development carrying what it adds to the story. Only the new sentences become claims."""
-    revision = revisions.compare(previous.title, list(normalise.split_sentences(previous.text)),
-                                 article.title, list(article.sentences))
-    row.revision = revision.to_json()
+    """A new version of an article (`revision`: what changed, stored on its row): a substantive
+    edit is one `revision` development carrying what it adds to the story. Only the new
+    sentences become claims."""
     fresh = set(revision.new_sentences())
     positions = [i for i, sentence in enumerate(article.sentences) if sentence in fresh]
     candidates = [sentence_claims[i] for i in positions]
@@ -200,7 +203,7 @@ def _revise(session: Session, story: m.Story, previous: m.Article, row: m.Articl
         details={**revision.to_json(), "version": row.version,
                  "findings": [{"kind": f.kind, "text": f.text, **f.details} for f in found]},
     )
-    dev_rows = _store_findings(session, story, row, [summary], now)
+    dev_rows = _store_findings(session, story_id, row, [summary], now)
     for match in diff.matches:
         match.finding = 0 if match.new else None
     return positions, developments.Diff(matches=diff.matches[: len(positions)]), dev_rows

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from functools import cache, lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import Insert, Update, bindparam, func, insert, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -40,27 +41,8 @@ def document_frequencies(session: Session, terms: list[str]) -> tuple[dict[str, 
 def count_document(session: Session, terms: list[str]) -> None:
     """One more article uses each of `terms`: one upsert, safe with several writers."""
     rows = [{"term": term, "df": 1} for term in dict.fromkeys([*terms, DOCUMENTS])]
-    dialect = session.get_bind().dialect.name
-    if dialect not in _UPSERT:
-        _count_document_orm(session, [r["term"] for r in rows])
-        return
-    session.connection().execute(_count_upsert(dialect), rows)  # Core, not the ORM: one executemany
-
-
-@cache
-def _count_upsert(dialect: str):
-    statement = _UPSERT[dialect](TermStat.__table__)
-    return statement.on_conflict_do_update(index_elements=["term"], set_={"df": TermStat.__table__.c.df + 1})
-
-
-def _count_document_orm(session: Session, terms: list[str]) -> None:
-    existing = {t.term: t for t in session.scalars(select(TermStat).where(TermStat.term.in_(terms)))}
-    for term in terms:
-        row = existing.get(term)
-        if row is None:
-            session.add(TermStat(term=term, df=1))
-        else:
-            row.df += 1
+    statement = _statements(session.get_bind().dialect.name).count_terms
+    session.connection().execute(statement, rows)  # Core, not the ORM: one executemany
 
 
 # The look-ups below run for every article: built once, with parameters, and run through the
@@ -148,56 +130,77 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     return [replace(c, actors=actors[c.story_id]) if c.story_id in actors else c for c in found]
 
 
-def add_to_story(session: Session, story: Story, profile: Profile, seen: datetime) -> None:
-    """Add an article's vector (and actors, and the latest year it wrote) to its story's,
-    keeping the squared norm exact: one upsert that adds to the stored weights in SQL (so two
+def new_story(session: Session, title: str, published: datetime) -> int:
+    """A story for an article that joins none (its vector comes with add_to_story)."""
+    return session.connection().execute(_NEW_STORY, {"title": title, "first_seen": published,
+                                                     "last_seen": published}).scalar_one()
+
+
+def add_to_story(session: Session, story_id: int, profile: Profile, published: datetime) -> str:
+    """Add an article to its story: its vector (and actors) to the story's terms, one to the
+    story's count, its date to the story's span, the latest year it wrote; the story's title.
+
+    Two statements, whatever the article: an upsert that adds the weights in SQL (so two
     writers cannot lose each other's update) and returns the new ones, from which the change
-    of the norm follows."""
-    actor_rows = {ACTOR + name: 1.0 for name in profile.actors}
-    wanted = {**profile.vector, **actor_rows}
+    of the squared norm follows; then one UPDATE of the story row, also relative."""
+    actor_rows = {ACTOR + name for name in profile.actors}
+    wanted = {**profile.vector, **dict.fromkeys(actor_rows, 1.0)}
     dialect = session.get_bind().dialect.name
-    if dialect not in _UPSERT:
-        _add_to_story_orm(session, story, wanted, set(actor_rows), seen)
-    else:
-        rows = [{"term": term, "story_id": story.id, "weight": weight, "last_seen": seen}
-                for term, weight in wanted.items()]
-        delta = 0.0
-        for term, new in session.connection().execute(_add_upsert(dialect), rows):
-            if term not in actor_rows:
-                added = wanted[term]
-                delta += new * new - (new - added) ** 2  # (old + w)² − old², old = new − w
-        story.term_mass = func.coalesce(Story.term_mass, 0.0) + delta
-    if profile.latest is not None and (story.latest_year is None or profile.latest > story.latest_year):
-        story.latest_year = profile.latest
+    statements = _statements(dialect)
+    connection = session.connection()
+    rows = [{"term": term, "story_id": story_id, "weight": weight, "last_seen": published}
+            for term, weight in wanted.items()]
+    delta = 0.0
+    for term, new in connection.execute(statements.add_terms, rows):
+        if term not in actor_rows:
+            added = wanted[term]
+            delta += new * new - (new - added) ** 2  # (old + w)² − old², old = new − w
+    return connection.execute(statements.update_story, {
+        "story": story_id, "published": published, "delta": delta, "latest": profile.latest,
+    }).scalar_one()
+
+
+class _Statements(NamedTuple):
+    count_terms: Insert
+    add_terms: Insert
+    update_story: Update
 
 
 @cache
-def _add_upsert(dialect: str):
-    table = StoryTerm.__table__
-    latest = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
-    statement = _UPSERT[dialect](table)
-    return statement.on_conflict_do_update(
+def _statements(dialect: str) -> _Statements:
+    """The writes of add_to_story and count_document, in the dialect's own upsert and its own
+    two-argument min and max (SQLite's min/max with two arguments; PostgreSQL's LEAST and
+    GREATEST)."""
+    if dialect not in _UPSERT:
+        raise RuntimeError(f"newsmon stores to SQLite or PostgreSQL, not {dialect}")
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    terms, stats, story = StoryTerm.__table__, TermStat.__table__, Story.__table__
+    count = _UPSERT[dialect](stats)
+    count = count.on_conflict_do_update(index_elements=["term"], set_={"df": stats.c.df + 1})
+    add = _UPSERT[dialect](terms)
+    add = add.on_conflict_do_update(
         index_elements=["term", "story_id"],
-        set_={"weight": table.c.weight + statement.excluded.weight,
-              "last_seen": latest(table.c.last_seen, statement.excluded.last_seen)},
-    ).returning(table.c.term, table.c.weight)
+        set_={"weight": terms.c.weight + add.excluded.weight,
+              "last_seen": greatest(terms.c.last_seen, add.excluded.last_seen)},
+    ).returning(terms.c.term, terms.c.weight)
+    published = bindparam("published", type_=story.c.first_seen.type)
+    latest = bindparam("latest", type_=story.c.latest_year.type)
+    update_story = (
+        update(story)
+        .where(story.c.id == bindparam("story"))
+        .values(article_count=story.c.article_count + 1,
+                first_seen=least(story.c.first_seen, published),
+                last_seen=greatest(story.c.last_seen, published),
+                term_mass=func.coalesce(story.c.term_mass, 0.0) + bindparam("delta"),
+                # NULL-safe: SQLite's max(a, NULL) is NULL; PostgreSQL's GREATEST skips NULLs.
+                latest_year=greatest(func.coalesce(story.c.latest_year, latest),
+                                     func.coalesce(latest, story.c.latest_year)))
+        .returning(story.c.title)
+    )
+    return _Statements(count, add, update_story)
 
 
-def _add_to_story_orm(session: Session, story: Story, wanted: dict[str, float], actor_rows: set[str],
-                      seen: datetime) -> None:
-    """The same for a database without an upsert, through the ORM (one writer)."""
-    rows = {r.term: r for r in session.scalars(
-        select(StoryTerm).where(StoryTerm.story_id == story.id, StoryTerm.term.in_(list(wanted))))}
-    mass = story.term_mass or 0.0
-    for term, weight in wanted.items():
-        in_vector = term not in actor_rows
-        row = rows.get(term)
-        if row is None:
-            session.add(StoryTerm(term=term, story_id=story.id, weight=weight, last_seen=seen))
-            mass += weight * weight if in_vector else 0.0
-        else:
-            if in_vector:
-                mass += (row.weight + weight) ** 2 - row.weight ** 2
-            row.weight += weight
-            row.last_seen = max(row.last_seen, seen)
-    story.term_mass = mass
+_NEW_STORY = insert(Story.__table__).values(
+    title=bindparam("title"), first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen"),
+    article_count=0, term_mass=0.0, status="active",
+).returning(Story.__table__.c.id)

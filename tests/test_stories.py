@@ -172,16 +172,12 @@ def test_profile_keeps_the_strongest_terms_at_unit_length():
 
 # --- the index (storage/story_index.py), on SQLite and PostgreSQL ------------------------------
 def _stored_story(session, profile: Profile, seen, title="s"):
-    from storage import models as m
     from storage import story_index
 
-    story = m.Story(title=title, first_seen=seen, last_seen=seen, article_count=1)
-    session.add(story)
-    session.flush()
-    story_index.add_to_story(session, story, profile, seen)
+    story_id = story_index.new_story(session, title, seen)
+    assert story_index.add_to_story(session, story_id, profile, seen) == title
     story_index.count_document(session, list(profile.terms))
-    session.flush()
-    return story.id
+    return story_id
 
 
 def test_index_finds_active_and_dormant_stories_and_the_decision_revives_only_on_a_strong_match(db):
@@ -220,7 +216,7 @@ def test_index_finds_active_and_dormant_stories_and_the_decision_revives_only_on
 
 
 def test_index_reports_the_story_s_newest_year_and_whether_it_has_the_article_s_lead_name(db):
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from storage import models as m
     from storage import story_index
@@ -234,7 +230,15 @@ def test_index_reports_the_story_s_newest_year_and_whether_it_has_the_article_s_
                      actors=frozenset({"reyes"}), lead="reyes", dated=2013, latest=2013)
     with db.session() as session:
         story = _stored_story(session, first, now)
-        story_index.add_to_story(session, session.get(m.Story, story), background, now)  # an older year
+        story_index.add_to_story(session, story, background, now - timedelta(days=2))  # an older year
+        no_year = Profile(vector={"vane": 1.0}, terms=frozenset({"vane"}), actors=frozenset())
+        story_index.add_to_story(session, story, no_year, now + timedelta(hours=5))
+    with db.session() as session:
+        row = session.get(m.Story, story)
+        # each article counted once, the span widened both ways, the newest year kept through NULL
+        assert (row.article_count, row.first_seen, row.last_seen, row.latest_year) == \
+            (3, now - timedelta(days=2), now + timedelta(hours=5), 2009)
+        assert math.isclose(row.term_mass, sum(w * w for w in {"berg": 1.4, "vane": 2.4}.values()))
     with db.session() as session:
         [found] = story_index.candidates(session, recast, now)
         assert (found.latest, found.lead_known) == (2009, False)
