@@ -236,13 +236,8 @@ NOTES = [
     "(the wall column) far more than the process's own CPU time. Both are one core: the pipeline is "
     "single-threaded, and BLAS is held to one thread (monitor/developments.py).",
     "",
-    "Where an article's time goes (pyinstrument over `process_entry` on the ECB+ run of "
-    "`bench/story_grouping.py`, shares of the whole): reading the text 38% — syntok's sentence split "
-    "14%, `claims.analyse` 13%, `stories.read` 11% (which analyses re-cased sentences again); the story "
-    "index 26% — `candidates` 13%, `add_to_story` 5%, `document_frequencies` 4%, `count_document` 3%; "
-    "the pipeline's own rows 25% — the ORM flush of the article and story 6%, claims (one executemany) "
-    "5%, developments and their first sources (one flush) 5%, alerts (one executemany) 3%, the story's "
-    "known claims 3%, commit 2.5%; `diff_article` 5%.",
+    "Where an article's time goes, stage by stage: `bench/pipeline_stages.py`, in the section after "
+    "this one.",
     "",
 ]
 

@@ -40,7 +40,9 @@ def document_frequencies(session: Session, terms: list[str]) -> tuple[dict[str, 
 
 def count_document(session: Session, terms: list[str]) -> None:
     """One more article uses each of `terms`: one upsert, safe with several writers."""
-    rows = [{"term": term, "df": 1} for term in dict.fromkeys([*terms, DOCUMENTS])]
+    # In term order: two PostgreSQL workers upserting shared rows take their locks in the same
+    # order, so they wait for each other instead of deadlocking.
+    rows = [{"term": term, "df": 1} for term in sorted({*terms, DOCUMENTS})]
     statement = _statements(session.get_bind().dialect.name).count_terms
     session.connection().execute(statement, rows)  # Core, not the ORM: one executemany
 
@@ -148,8 +150,8 @@ def add_to_story(session: Session, story_id: int, profile: Profile, published: d
     dialect = session.get_bind().dialect.name
     statements = _statements(dialect)
     connection = session.connection()
-    rows = [{"term": term, "story_id": story_id, "weight": weight, "last_seen": published}
-            for term, weight in wanted.items()]
+    rows = [{"term": term, "story_id": story_id, "weight": wanted[term], "last_seen": published}
+            for term in sorted(wanted)]  # in term order, as count_document, for the same reason
     delta = 0.0
     for term, new in connection.execute(statements.add_terms, rows):
         if term not in actor_rows:

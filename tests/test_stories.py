@@ -322,3 +322,47 @@ def test_quiet_period_is_a_duration_setting(monkeypatch):
     assert Settings().quiet_period == 7 * 86400
     monkeypatch.setenv("NEWSMON_QUIET_PERIOD", "36h")
     assert load_settings().quiet_period == 36 * 3600
+
+
+def test_two_postgresql_writers_counting_the_same_terms_never_deadlock(pg_schema):
+    """Workers on one PostgreSQL upsert shared rows (term_stats, a story's terms) in one
+    transaction per article; taken in different orders, the row locks deadlock and one
+    article's transaction fails. Each writer here counts the same terms in its own shuffled
+    order, many times, at the same time as the other."""
+    import random
+    import threading
+    from datetime import UTC, datetime
+
+    from conftest import _pg_database
+
+    from storage import story_index
+
+    database = _pg_database(pg_schema)
+    database.upgrade()
+    terms = [f"t{i}" for i in range(60)]
+    with database.session() as session:
+        story = story_index.new_story(session, "s", datetime(2026, 3, 1, tzinfo=UTC))
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def writer(seed: int) -> None:
+        shuffle = random.Random(seed)
+        start.wait()
+        for _ in range(40):
+            order = shuffle.sample(terms, len(terms))
+            try:
+                with database.session() as session:
+                    story_index.count_document(session, order)
+                    vector = {term: 0.1 for term in order[:20]}
+                    story_index.add_to_story(session, story, Profile(vector, frozenset(vector), frozenset()),
+                                             datetime(2026, 3, 1, tzinfo=UTC))
+            except Exception as error:  # a deadlock: PostgreSQL aborts one of the two transactions
+                errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    database.dispose()
+    assert errors == []
