@@ -106,6 +106,16 @@ def test_a_year_after_publication_is_a_plan_not_the_date():
     assert (published.dated, published.latest) == (2024, 2024)
 
 
+def test_candidates_are_looked_up_by_the_rarest_terms_other_articles_used():
+    counts = Counter({"police": 9.0, "city": 8.0, "berg": 6.0, "quarry": 3.0, "zyxt": 2.0, **{f"w{i}": 1.0 for i in range(20)}})
+    dfs = {"police": 900, "city": 700, "berg": 3, "quarry": 12, **{f"w{i}": 50 + i for i in range(20)}}
+    profile = stories.profile(stories.Reading(counts, frozenset()), dfs, 1000)
+    terms = stories.query_terms(profile)
+    assert len(terms) == stories.LOOKUP_TERMS
+    assert terms[:2] == ["berg", "quarry"]  # fewest articles first; "zyxt" (no other article) finds nothing
+    assert "police" not in terms and "zyxt" not in terms
+
+
 def test_a_shouted_headline_is_read_in_the_article_case():
     reading = _read("CHARGERS' WILLIAMS ARRESTED ON SUSPICION OF DUI",
                     "San Diego Chargers tackle Jamal Williams was arrested on suspicion of DUI, police said. "
