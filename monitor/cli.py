@@ -117,7 +117,10 @@ def run(ctx: click.Context, once: bool) -> None:
             click.echo(f"feed {report.feed}: FAILED: {report.error}", err=True)
         else:
             click.echo(f"feed {report.feed}: {report.status}, {report.new_articles} new article(s), "
-                       f"{report.new_developments} development(s)", err=True)
+                       f"{report.new_developments} development(s)"
+                       + (f"; {len(report.failed)} entry(ies) could not be stored and wait for the next run "
+                          f"(the error is logged): {', '.join(raw.guid for raw in report.failed[:3])}"
+                          if report.failed else ""), err=True)
     waiting = sum(delivery.waiting.values())
     click.echo(f"alerts: {delivery.sent} sent, {delivery.failed} failed (will retry), {delivery.dead} dead"
                + (f", {waiting} waiting for an unconfigured channel" if waiting else ""), err=True)

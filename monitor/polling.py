@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
@@ -19,7 +19,7 @@ from monitor import alerts, schedule
 from monitor.config import FeedConfig, Settings
 from monitor.fetch import Failed, Fetched, FetchResult, NotModified
 from monitor.fetch.directory import fetch_directory
-from monitor.model import Kind
+from monitor.model import Kind, RawEntry
 from monitor.pipeline import QUIET_PERIOD, EntryOutcome, process_entry
 from monitor.rules import RuleSet
 from storage import models as m
@@ -36,6 +36,7 @@ class PollReport:
     status: str  # "fetched" | "not_modified" | "failed"
     error: str | None = None
     entries: list[EntryOutcome] = field(default_factory=list)
+    failed: list[RawEntry] = field(default_factory=list)  # entries that could not be stored: tried next poll
 
     @property
     def new_articles(self) -> int:
@@ -105,9 +106,18 @@ def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
                             report.feed, len(report.entries), len(result.entries))
                 return report
             # One transaction per entry: a crash keeps what was done; the rest comes next poll.
-            with db.session() as session:
-                outcome = process_entry(session, feed_id, raw, ruleset, now or utcnow(), feed_title or report.feed,
-                                        embedder, quiet_period)
+            try:
+                with db.session() as session:
+                    outcome = process_entry(session, feed_id, raw, ruleset, now or utcnow(),
+                                            feed_title or report.feed, embedder, quiet_period)
+            except Exception:
+                # One entry that cannot be stored (a bug its text triggers, a value the database
+                # refuses) must not hold back the entries after it, poll after poll: it is
+                # rolled back, named, and left for the next poll, which fetches the feed whole.
+                log.exception("feed %s: entry %s could not be stored; the next poll tries it again",
+                              report.feed, raw.guid)
+                report.failed.append(raw)
+                continue
             report.entries.append(outcome)
             if outcome.status != "unchanged":
                 log.info("article %s: %s, story %s, %d development(s) (feed %s)", outcome.article_id,
@@ -157,12 +167,15 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
             feed.ttl_seconds = result.ttl_seconds
             if isinstance(result, Fetched):
                 feed.body_hash = result.body_hash
+                if report.failed:  # the next poll must see them again (see _forget)
+                    result = _forget(result, report.failed)
                 # Its entries are stored now (those waiting for their pages left out of the
                 # digests): the next poll need not parse them again.
                 feed.entry_digests = " ".join(result.entry_digests) or None
                 feed.pages_waiting = result.deferred or None
-                if result.deferred:  # entries wait for their pages (fetch/article.py): the next
-                    # poll must get the whole document again, not a 304 or "same body".
+                if result.deferred or report.failed:  # entries wait for their pages
+                    # (fetch/article.py) or failed: the next poll must get the whole document
+                    # again, not a 304 or "same body".
                     feed.etag = feed.last_modified = feed.body_hash = None
                 feed.title = feed.title or result.title
                 feed.articles_seen += report.new_articles
@@ -175,6 +188,14 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
         feed.next_poll_at = _next_due(policy, feed, now, feed.ttl_seconds, feed.failures,
                                       result.retry_after_seconds if isinstance(result, Failed) else None,
                                       catching_up=isinstance(result, Fetched) and result.deferred > 0)
+
+
+def _forget(result: Fetched, failed: list[RawEntry]) -> Fetched:
+    """The result without the failed entries' digests, so the next poll parses them again
+    (none remembered when one of them has no digest of its own)."""
+    digests = {raw.digest for raw in failed}
+    remembered = () if None in digests else tuple(d for d in result.entry_digests if d not in digests)
+    return replace(result, entry_digests=remembered)
 
 
 def _next_due(policy: schedule.Policy, feed: m.Feed, now: datetime, ttl: int | None, failures: int = 0,

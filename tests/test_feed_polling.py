@@ -121,6 +121,42 @@ def test_a_changing_feed_then_304s_that_cost_nothing(harness):
     assert after.next_poll_at == T0 + timedelta(minutes=40, seconds=1800)
 
 
+def test_an_entry_that_cannot_be_stored_holds_back_nothing_and_is_stored_next_poll(harness, monkeypatch, caplog):
+    """A bug one entry's text triggers (here: raised after the entry's rows were written, as a
+    crash mid-entry would) rolls that entry back, names it, and lets the others through; the
+    next poll fetches the whole feed again (no validators kept) and stores it."""
+    real = polling.process_entry
+    broken = {"g1"}
+
+    def process_entry(session, feed_id, raw, *args, **kwargs):
+        outcome = real(session, feed_id, raw, *args, **kwargs)
+        if raw.guid in broken:
+            raise ValueError(f"cannot store {raw.guid}")
+        return outcome
+
+    monkeypatch.setattr(polling, "process_entry", process_entry)
+    with FeedServer() as server:
+        server.route("/rss", lambda seen: _versioned(seen, 3))
+        feed_id = harness.add(server.url("/rss"))
+        with caplog.at_level("ERROR", logger="newsmon.polling"):
+            first = harness.poll(feed_id, T0)
+        assert [raw.guid for raw in first.failed] == ["g1"] and first.new_articles == 2
+        assert f"feed {server.url('/rss')}: entry g1 could not be stored" in caplog.text
+        with harness.db.session() as session:
+            assert sorted(session.scalars(select(m.Article.guid))) == ["g0", "g2"]  # g1 rolled back whole
+        assert harness.feed(feed_id).etag is None  # not remembered as stored: no 304 next time
+
+        broken.clear()  # the bug is fixed (a new release)
+        second = harness.poll(feed_id, T0 + timedelta(minutes=20))
+        assert "if-none-match" not in server.requests_to("/rss")[-1].headers
+        assert (second.status, second.new_articles, second.failed) == ("fetched", 1, [])
+        assert harness.poll(feed_id, T0 + timedelta(minutes=40)).status == "not_modified"
+    with harness.db.session() as session:
+        assert sorted(session.scalars(select(m.Article.guid))) == ["g0", "g1", "g2"]
+        assert session.scalar(select(func.count()).select_from(m.Claim).join(m.Article)
+                              .where(m.Article.guid == "g1")) > 0
+
+
 def _versioned(seen, count: int) -> Reply:
     etag = f'"v{count}"'
     if seen.headers.get("if-none-match") == etag:
