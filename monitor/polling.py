@@ -167,8 +167,8 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
             feed.ttl_seconds = result.ttl_seconds
             if isinstance(result, Fetched):
                 feed.body_hash = result.body_hash
-                if report.failed:  # the next poll must see them again (see _forget)
-                    result = _forget(result, report.failed)
+                if report.failed:  # the next poll must parse them again
+                    result = replace(result, entry_digests=result.unremembered(report.failed))
                 # Its entries are stored now (those waiting for their pages left out of the
                 # digests): the next poll need not parse them again.
                 feed.entry_digests = " ".join(result.entry_digests) or None
@@ -188,14 +188,6 @@ def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollRe
         feed.next_poll_at = _next_due(policy, feed, now, feed.ttl_seconds, feed.failures,
                                       result.retry_after_seconds if isinstance(result, Failed) else None,
                                       catching_up=isinstance(result, Fetched) and result.deferred > 0)
-
-
-def _forget(result: Fetched, failed: list[RawEntry]) -> Fetched:
-    """The result without the failed entries' digests, so the next poll parses them again
-    (none remembered when one of them has no digest of its own)."""
-    digests = {raw.digest for raw in failed}
-    remembered = () if None in digests else tuple(d for d in result.entry_digests if d not in digests)
-    return replace(result, entry_digests=remembered)
 
 
 def _next_due(policy: schedule.Policy, feed: m.Feed, now: datetime, ttl: int | None, failures: int = 0,

@@ -28,7 +28,7 @@ from storage.models import Story, StoryTerm, TermStat
 
 DOCUMENTS = "#documents"  # term_stats row that counts articles (no term starts with "#")
 CANDIDATES = 20  # active stories considered per article: those sharing the most terms
-REVIVAL_TERMS = 5  # the article's strongest terms used to look for dormant stories …
+REVIVAL_TERMS = 5  # the first of the article's look-up terms (its rarest) used for dormant stories …
 REVIVAL_POSTINGS = 10  # … reading at most this many older postings of each
 _UPSERT = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 
@@ -95,9 +95,9 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
         return []
     connection = session.connection()
     active = connection.execute(_ACTIVE, {"terms": terms, "since": since}).scalars().all()
-    strongest = terms[:REVIVAL_TERMS]
-    dormant = connection.execute(_dormant(len(strongest)),
-                                 {"since": since, **{f"term{i}": t for i, t in enumerate(strongest)}}).scalars().all()
+    rarest = terms[:REVIVAL_TERMS]
+    dormant = connection.execute(_dormant(len(rarest)),
+                                 {"since": since, **{f"term{i}": t for i, t in enumerate(rarest)}}).scalars().all()
     story_ids = list(dict.fromkeys([*active, *dormant]))
     if not story_ids:
         return []

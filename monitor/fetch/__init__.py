@@ -27,6 +27,13 @@ class Fetched:
     # poll must not remember this document as stored (validators, body hash), or they are lost.
     deferred: int = 0
 
+    def unremembered(self, entries: list[RawEntry]) -> tuple[str, ...]:
+        """The digests to remember when `entries` are not stored this poll (deferred, or
+        failed): all but theirs, so the next poll parses them again; none when one of them
+        has no digest of its own (the next poll then parses the whole document)."""
+        digests = {raw.digest for raw in entries}
+        return () if None in digests else tuple(d for d in self.entry_digests if d not in digests)
+
 
 @dataclass(frozen=True)
 class NotModified:

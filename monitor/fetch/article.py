@@ -86,14 +86,11 @@ async def add_full_text(db: Database, feed: m.Feed, result: FetchResult, client:
 def _defer(result: Fetched, deferred: list[RawEntry], max_pages: int) -> Fetched:
     """The result without the deferred entries, remembering none of their digests."""
     waiting = {raw.guid for raw in deferred}
-    digests = {raw.digest for raw in deferred}
-    # Without a digest for each deferred entry it is unknown which elements they were:
-    # remember none, and the next poll parses the whole document.
-    remembered = () if None in digests else tuple(d for d in result.entry_digests if d not in digests)
     warning = (f"{len(deferred)} summary-only entries wait for their article pages "
                f"(at most {max_pages} pages a poll); the next polls fetch them, oldest first")
     return replace(result, entries=[raw for raw in result.entries if raw.guid not in waiting],
-                   entry_digests=remembered, deferred=len(deferred), warnings=[*result.warnings, warning])
+                   entry_digests=result.unremembered(deferred), deferred=len(deferred),
+                   warnings=[*result.warnings, warning])
 
 
 def _stored_hashes(db: Database, feed_id: int, guids: list[str]) -> dict[str, str]:
