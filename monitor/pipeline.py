@@ -21,6 +21,7 @@ from monitor.model import Finding, Kind, KnownClaim, RawEntry, SourceRef
 from monitor.rules import RuleSet
 from storage import models as m
 from storage import story_index
+from storage.known_claims import known_claims
 from storage.queries import development_view
 
 # A story nobody joined for this long is dormant (the `quiet_period` setting's default).
@@ -117,19 +118,6 @@ def _semantic(embedder, sentences: list[str], known: list[KnownClaim]) -> develo
                                  within=embedder.similarity(sentences, sentences))
 
 
-# A story is compared with at most this many of its latest distinct claims. Long-running
-# stories (weeks of live coverage, syndicated copies) would otherwise make each new article
-# cost more than the last; what was said 5 000 sentences ago is rarely what a report repeats.
-MAX_KNOWN_CLAIMS = 3000
-
-
-_KNOWN_CLAIMS = (  # built once: it runs for every article
-    select(m.Claim.id, m.Claim.text, m.Claim.norm, m.Article.source, m.Claim.development_id)
-    .join(m.Article, m.Article.id == m.Claim.article_id)
-    .where(m.Claim.story_id == bindparam("story"))
-    .order_by(m.Claim.id.desc())
-    .limit(2 * MAX_KNOWN_CLAIMS)
-)
 _PREVIOUS = (  # the columns a new version is compared with (Core: no ORM object per entry)
     select(m.Article.id, m.Article.version, m.Article.content_hash, m.Article.story_id, m.Article.title,
            m.Article.text)
@@ -140,11 +128,8 @@ _PREVIOUS = (  # the columns a new version is compared with (Core: no ORM object
 
 
 def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
-    rows = session.connection().execute(_KNOWN_CLAIMS, {"story": story_id})
-    distinct: dict[str, KnownClaim] = {}
-    for r in rows:  # newest first; the first report of a sentence (the oldest) wins below
-        distinct[r[2]] = KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3], development_id=r[4])
-    return sorted(distinct.values(), key=lambda k: k.id)[-MAX_KNOWN_CLAIMS:]
+    connection = session.connection()
+    return known_claims(connection).read(connection, story_id)
 
 
 _INSERT_ARTICLE = insert(m.Article.__table__).returning(m.Article.__table__.c.id)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel
 
@@ -120,6 +121,11 @@ class Story(Base):
     latest_year: Mapped[int | None] = mapped_column(Integer, nullable=True)  # newest year its articles wrote
 
 
+# The rows of story_terms that count actors ("h:<name>", monitor/stories.py ACTOR), as a
+# literal: a partial index is used only by queries that repeat its condition word for word.
+ACTOR_ROWS = text("term LIKE 'h:%'")
+
+
 class StoryTerm(Base):
     """Inverted index: which stories use a term, with the term's accumulated weight."""
 
@@ -133,6 +139,8 @@ class StoryTerm(Base):
     __table_args__ = (
         Index("ix_story_terms_story", "story_id"),
         Index("ix_story_terms_term_recent", "term", "last_seen"),
+        # Only the actor rows: a story's core actors are read without its thousands of terms.
+        Index("ix_story_terms_actors", "story_id", sqlite_where=ACTOR_ROWS, postgresql_where=ACTOR_ROWS),
     )
 
 
@@ -176,13 +184,16 @@ class Claim(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), index=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"))
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     norm: Mapped[str] = mapped_column(Text)
     closest_claim_id: Mapped[int | None] = mapped_column(Integer)
     similarity: Mapped[float | None] = mapped_column(Float)
     development_id: Mapped[int | None] = mapped_column(ForeignKey("developments.id"), index=True)
+
+    # A story's claims in id order: the rows added since a given one (storage/known_claims.py).
+    __table_args__ = (Index("ix_claims_story_id_id", "story_id", "id"),)
 
 
 class Development(Base):

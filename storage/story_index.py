@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from monitor.stories import ACTOR, CORE_SHARE, REVIVE, SAME_STORY, Candidate, Profile, query_terms
-from storage.models import Story, StoryTerm, TermStat
+from storage.models import ACTOR_ROWS, Story, StoryTerm, TermStat
 
 DOCUMENTS = "#documents"  # term_stats row that counts articles (no term starts with "#")
 CANDIDATES = 20  # active stories considered per article: those sharing the most terms
@@ -67,7 +67,7 @@ _SHARED = select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight) \
 _CORE_ACTORS = (
     select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
     .join(Story, Story.id == StoryTerm.story_id)
-    .where(StoryTerm.story_id.in_(_STORIES), StoryTerm.term.startswith(ACTOR, autoescape=True),
+    .where(StoryTerm.story_id.in_(_STORIES), ACTOR_ROWS,  # the partial index's own condition
            StoryTerm.weight >= Story.article_count * CORE_SHARE)
 )
 

@@ -1,0 +1,125 @@
+"""What a story already said: its latest distinct claims, kept in the process between articles.
+
+Every article that joins a story is compared with the story's latest MAX_KNOWN_CLAIMS distinct
+claims. Reading them afresh for each article made that read the largest cost that grows with
+story size (12 ms an article on 1 000-article stories in bench/polling.py's data). Claims are
+never updated, so a story's claims once read stay right: a later read asks only for the rows
+added since (id above the newest held), then counts the story's rows up to that id. The count
+catches what the id cannot: a row committed out of id order by another worker (PostgreSQL
+sequences hand out ids before commit) or rows deleted with a removed feed. On a mismatch the
+story is read afresh, so the cache is exact with any number of workers; it only saves work.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine, bindparam, func, select
+
+from monitor.model import KnownClaim
+from storage import models as m
+
+# A story is compared with at most this many of its latest distinct claims. Long-running
+# stories (weeks of live coverage, syndicated copies) would otherwise make each new article
+# cost more than the last; what was said 5 000 sentences ago is rarely what a report repeats.
+MAX_KNOWN_CLAIMS = 3000
+# Claims kept in memory across stories, least recently used story out first (~20 MB).
+CACHED_CLAIMS = 60_000
+
+_STORY = bindparam("story")
+_COLUMNS = (m.Claim.id, m.Claim.text, m.Claim.norm, m.Article.source, m.Claim.development_id)
+_LATEST = (  # a story read afresh: its newest rows (twice the cap: repeated sentences fold)
+    select(*_COLUMNS).join(m.Article, m.Article.id == m.Claim.article_id)
+    .where(m.Claim.story_id == _STORY).order_by(m.Claim.id.desc()).limit(2 * MAX_KNOWN_CLAIMS)
+)
+_SINCE = (  # the rows added since the newest held
+    select(*_COLUMNS).join(m.Article, m.Article.id == m.Claim.article_id)
+    .where(m.Claim.story_id == _STORY, m.Claim.id > bindparam("after")).order_by(m.Claim.id)
+)
+_COUNT_ALL = select(func.count(), func.max(m.Claim.id)).where(m.Claim.story_id == _STORY)
+_COUNT = _COUNT_ALL.where(m.Claim.id <= bindparam("upto"))
+
+
+@dataclass
+class _Held:
+    claims: dict[str, KnownClaim] = field(default_factory=dict)  # by norm: the first report wins
+    newest: int = 0  # the highest claim id read
+    rows: int = 0  # the story's rows with id <= newest, as counted (never more than were read)
+    _latest: tuple[KnownClaim, ...] | None = None
+
+    def add(self, rows) -> None:
+        for r in rows:  # in id order
+            self.claims.setdefault(r[2], KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3],
+                                                    development_id=r[4]))
+            self.newest = max(self.newest, r[0])
+            self._latest = None
+        if len(self.claims) > MAX_KNOWN_CLAIMS:
+            kept = sorted(self.claims.values(), key=lambda k: k.id)[-MAX_KNOWN_CLAIMS:]
+            self.claims = {k.norm: k for k in kept}
+
+    def latest(self) -> list[KnownClaim]:
+        if self._latest is None:  # sorted once per change, not once per article
+            self._latest = tuple(sorted(self.claims.values(), key=lambda k: k.id))
+        return list(self._latest)
+
+
+class KnownClaims:
+    """The known claims of recently joined stories, for one database."""
+
+    def __init__(self, budget: int = CACHED_CLAIMS) -> None:
+        self.budget = budget
+        self._stories: OrderedDict[int, _Held] = OrderedDict()
+        self._size = 0
+        self.reads = {"held": 0, "since": 0, "afresh": 0}  # how each read was served (benchmarks)
+
+    def read(self, connection: Connection, story_id: int) -> list[KnownClaim]:
+        held = self._stories.pop(story_id, None)
+        if held is not None:
+            self._size -= len(held.claims)
+            held = self._refresh(connection, story_id, held)
+        if held is None:
+            held = self._afresh(connection, story_id)
+        self._stories[story_id] = held
+        self._size += len(held.claims)
+        while self._size > self.budget and len(self._stories) > 1:
+            _, out = self._stories.popitem(last=False)
+            self._size -= len(out.claims)
+        return held.latest()
+
+    def _refresh(self, connection: Connection, story_id: int, held: _Held) -> _Held | None:
+        """`held` brought up to date, or None when the story must be read afresh."""
+        new = connection.execute(_SINCE, {"story": story_id, "after": held.newest}).all()
+        upto = max([held.newest, *(r[0] for r in new)])
+        # Counted after the rows were read: a row committed in between with a higher id is
+        # left out of both; one with a lower id makes the count disagree.
+        count, _ = connection.execute(_COUNT, {"story": story_id, "upto": upto}).one()
+        if count != held.rows + len(new):
+            return None
+        self.reads["since" if new else "held"] += 1
+        held.add(new)
+        held.rows = count
+        return held
+
+    def _afresh(self, connection: Connection, story_id: int) -> _Held:
+        self.reads["afresh"] += 1
+        # Counted before the rows are read: a row committed in between is then read but not
+        # counted, which the next read's count notices (it reads afresh again) — never the reverse.
+        count, newest = connection.execute(_COUNT_ALL, {"story": story_id}).one()
+        held = _Held()
+        held.add(reversed(connection.execute(_LATEST, {"story": story_id}).all()))
+        held.rows = count if (newest or 0) <= held.newest else 0
+        return held
+
+
+_CACHES: WeakKeyDictionary[Engine, KnownClaims] = WeakKeyDictionary()
+
+
+def known_claims(connection: Connection) -> KnownClaims:
+    """The cache of the database `connection` belongs to (one per engine, gone with it)."""
+    engine = connection.engine
+    cache = _CACHES.get(engine)
+    if cache is None:
+        cache = _CACHES[engine] = KnownClaims()
+    return cache
