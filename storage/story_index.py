@@ -106,6 +106,7 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     dots: dict[int, float] = dict.fromkeys(story_ids, 0.0)
     known: dict[int, set[str]] = {sid: set() for sid in story_ids}
     has_lead: set[int] = set()
+    names: dict[int, set[str]] = {sid: set() for sid in story_ids}
     actor_rows = [ACTOR + name for name in profile.actors]
     for story_id, term, weight in connection.execute(
             _SHARED, {"stories": story_ids, "terms": [*profile.vector, *profile.actors, *actor_rows]}):
@@ -113,12 +114,15 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
             dots[story_id] += profile.vector[term] * weight
             if term == profile.lead:
                 has_lead.add(story_id)
+            if term in profile.names:
+                names[story_id].add(term)
         known[story_id].add(term.removeprefix(ACTOR))
     found = [
         Candidate(story_id=sid, dot=dots[sid], mass=stories[sid].term_mass or 0.0,
                   articles=stories[sid].article_count or 1, dormant=stories[sid].last_seen < since,
                   known=frozenset(known[sid] & profile.actors),
-                  lead_known=profile.lead is None or sid in has_lead, latest=stories[sid].latest_year)
+                  lead_known=profile.lead is None or sid in has_lead, latest=stories[sid].latest_year,
+                  shared_names=frozenset(names[sid]))
         for sid in story_ids if sid in stories
     ]
     # Core actors (named as actors by at least half a story's articles), read only for the

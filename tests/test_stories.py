@@ -69,14 +69,14 @@ def _candidate(spec: dict) -> Candidate:
     return Candidate(story_id=spec["story"], dot=spec["cosine"], mass=1.0, articles=spec.get("articles", 1),
                      dormant=spec.get("dormant", False), known=frozenset(spec.get("known", [])),
                      actors=spec.get("actors", {}), lead_known=spec.get("lead_known", True),
-                     latest=spec.get("latest"))
+                     latest=spec.get("latest"), shared_names=frozenset(spec.get("shared_names", [])))
 
 
 @pytest.mark.parametrize("case", CASES["decisions"], ids=_case_id)
 def test_decision_cases(case):
     profile = Profile(vector={}, terms=frozenset(case.get("article_terms", [])),
                       actors=frozenset(case.get("article_actors", [])), lead=case.get("article_lead"),
-                      dated=case.get("article_dated"))
+                      dated=case.get("article_dated"), names=frozenset(case.get("article_names", [])))
     choice = stories.choose_story(profile, [_candidate(c) for c in case["candidates"]])
     assert choice.story_id == case["expect"], choice.reason
 
@@ -255,6 +255,26 @@ def test_index_reports_the_story_s_newest_year_and_whether_it_has_the_article_s_
         assert "a later event" in stories.choose_story(recast, [found]).reason
         [same] = story_index.candidates(session, first, now)
         assert (same.latest, same.lead_known) == (2009, True)
+
+
+def test_index_reports_which_of_the_article_s_names_the_story_has(db):
+    from datetime import UTC, datetime
+
+    from storage import story_index
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    cook = Profile(vector={"vinar": 0.6, "cook": 0.6, "climber": 0.5}, terms=frozenset({"vinar", "cook", "climber"}),
+                   actors=frozenset(), names=frozenset({"vinar", "cook"}))
+    eiger = Profile(vector={"moser": 0.6, "eiger": 0.6, "climber": 0.5}, terms=frozenset({"moser", "eiger", "climber"}),
+                    actors=frozenset(), names=frozenset({"moser", "eiger"}))
+    with db.session() as session:
+        story = _stored_story(session, cook, now)
+    with db.session() as session:
+        [same] = story_index.candidates(session, cook, now)
+        assert same.shared_names == {"vinar", "cook"}
+        [other] = story_index.candidates(session, eiger, now)  # found by "climber", names none
+        assert other.story_id == story and other.shared_names == frozenset()
+        assert "no name in common (eiger, moser are new to the story)" in stories.choose_story(eiger, [other]).reason
 
 
 def test_counting_documents_twice_adds_up(db):
