@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/pipeline_stages.py            # 3 runs, medians
     .venv/bin/python bench/pipeline_stages.py --runs 5
+    .venv/bin/python bench/pipeline_stages.py --db stored-100000.db   # on a copy of a history
+
+With `--db` (a database `bench/throughput.py --keep DIR` left), each run starts from a copy of
+it and the documents are published after its newest article, so the look-ups, the indexes and
+the document frequencies are those of that history; otherwise from an empty database.
 
 Every ECB+ dev document (../shared/eval/ecbplus-dev.jsonl, 496 reports, in the fixed order
 `random.Random(2014)`, 20 minutes apart) goes through `monitor.pipeline.process_entry` into a
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -32,13 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from monitor import claims, pipeline, polling  # noqa: E402
 from monitor.config import FeedConfig  # noqa: E402
 from monitor.model import RawEntry  # noqa: E402
-from monitor.rules import RuleSet  # noqa: E402
+from monitor.rules import RuleSet, load_rules  # noqa: E402
 from storage import models as m  # noqa: E402
 from storage.db import Database  # noqa: E402
 
@@ -72,8 +78,10 @@ def _timed(function: Callable, label: str, spent: Counter) -> Callable:
     return wrapper
 
 
-def run_once(entries: list[RawEntry], rules: RuleSet) -> float:
+def run_once(entries: list[RawEntry], rules: RuleSet, history: Path | None = None) -> float:
     with tempfile.TemporaryDirectory(prefix="newsmon-stages-") as tmp:
+        if history is not None:
+            shutil.copyfile(history, f"{tmp}/newsmon.db")
         db = Database(f"sqlite:///{tmp}/newsmon.db")
         db.upgrade()
         polling.sync_config_feeds(db, [FeedConfig(url="https://stages.example/feed")])
@@ -82,7 +90,7 @@ def run_once(entries: list[RawEntry], rules: RuleSet) -> float:
         started = time.process_time()
         for entry in entries:
             with db.session() as session:  # commits on leaving: one transaction per article
-                pipeline.process_entry(session, feed_id, entry, rules, START + timedelta(days=30), "stages")
+                pipeline.process_entry(session, feed_id, entry, rules, entry.published_at, "stages")
         total = time.process_time() - started
         db.dispose()
     return total
@@ -92,12 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--db", type=Path, help="start each run from a copy of this database")
     args = parser.parse_args(argv)
+    start = START
+    if args.db is not None:
+        history = Database(f"sqlite:///{args.db}")
+        with history.session() as session:
+            start = session.scalar(select(func.max(m.Article.published_at))) + timedelta(hours=1)
+        history.dispose()
     docs = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     random.Random(2014).shuffle(docs)
     entries = [RawEntry(guid=d["doc_id"], body=d["text"], url=d.get("url"), source=f"outlet-{i % 40}",
-                        published_at=START + timedelta(minutes=20 * i)) for i, d in enumerate(docs)]
-    rules = RuleSet(folder=ROOT / "rules")
+                        published_at=start + timedelta(minutes=20 * i)) for i, d in enumerate(docs)]
+    rules = load_rules(ROOT / "rules", {"console", "jsonl"})  # as bench/throughput.py: alerts written
 
     per_run: list[Counter] = []
     totals: list[float] = []
@@ -111,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(module, name, _timed(getattr(module, name), label, spent))
         Session.commit = _timed(commit, "commit", spent)
         try:
-            totals.append(run_once(entries, rules))
+            totals.append(run_once(entries, rules, args.db))
         finally:
             for module, name, function in originals:
                 setattr(module, name, function)
