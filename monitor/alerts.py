@@ -175,8 +175,12 @@ def deliver_due(
     worker: str | None = None,
     limit: int = 100,
     policy: RetryPolicy = RetryPolicy(),  # frozen: one shared default is safe
+    drain: bool = False,
 ) -> DeliveryReport:
     """Deliver up to `limit` due alerts; each outcome is committed as soon as it is known.
+    With `drain`, batch after batch of `limit` until none is left due (`run --once`: a run
+    from cron must not leave the alerts of a busy poll for the next run); an alert that fails
+    is not due again before its retry time, so draining ends.
 
     `now` fixes the clock for the whole run (tests drive time with it); by default the real
     clock is read at each step. Alerts of channels with no notifier stay as they are, with
@@ -186,11 +190,14 @@ def deliver_due(
     worker = worker or default_worker()
     channels = sorted(notifiers)
     report = DeliveryReport(waiting=_hold_unconfigured(db, channels, clock()))
-    for alert_id in _claim(db, channels, clock(), worker, limit, policy):
-        outcome = _deliver_one(db, notifiers, alert_id, clock, worker, policy)
-        if outcome is not None:
-            report.outcomes.append(outcome)
-    return report
+    while True:
+        claimed = _claim(db, channels, clock(), worker, limit, policy)
+        for alert_id in claimed:
+            outcome = _deliver_one(db, notifiers, alert_id, clock, worker, policy)
+            if outcome is not None:
+                report.outcomes.append(outcome)
+        if not drain or len(claimed) < limit:
+            return report
 
 
 def _claim(

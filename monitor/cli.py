@@ -111,7 +111,7 @@ def run(ctx: click.Context, once: bool) -> None:
     ruleset = app.load_rules()
     polling.sync_config_feeds(app.db, app.settings.feeds)
     reports = asyncio.run(_poll_once(app, ruleset))
-    delivery = alerts.deliver_due(app.db, notifiers)
+    delivery = alerts.deliver_due(app.db, notifiers, drain=True)
     for report in reports:
         if report.status == "failed":
             click.echo(f"feed {report.feed}: FAILED: {report.error}", err=True)

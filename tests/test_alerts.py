@@ -384,6 +384,20 @@ def test_limit_takes_the_oldest_due_first(db, tmp_path):
     assert [m.alert_id for m in recorder.sent] == [alert.id for alert in stored(db)]
 
 
+def test_draining_delivers_every_due_alert_batch_by_batch_and_stops_at_failures(db, tmp_path):
+    ruleset = rules(tmp_path, "name: all\nchannels: [console]\n", {"console"})
+    for _ in range(5):
+        enqueue_one(db, ruleset)
+    recorder = Recorder("console")
+    assert deliver_due(db, {"console": recorder}, now=T0, limit=2, policy=POLICY, drain=True).sent == 5
+    assert [m.alert_id for m in recorder.sent] == [alert.id for alert in stored(db)]  # each once, oldest first
+    for _ in range(3):
+        enqueue_one(db, ruleset)
+    failing = Recorder("console", fail_with=NotifyError("console", "down"))
+    report = deliver_due(db, {"console": failing}, now=T0, limit=2, policy=POLICY, drain=True)
+    assert (report.sent, report.failed) == (0, 3)  # each tried once: not due again until its retry time
+
+
 def test_rows_locked_by_another_worker_are_skipped(db, tmp_path):
     if db.dialect != "postgresql":
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serves a single worker")

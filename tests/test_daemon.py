@@ -20,7 +20,7 @@ from test_feed_polling import rss
 from storage import models as m
 
 ROOT = Path(__file__).resolve().parent.parent
-BIG = 80
+BIG = 200  # entries: storing them must outlast the grace period below, or no poll is cut short
 
 
 def wait_for(condition, deadline: float = 60.0, what: str = "condition"):
@@ -55,7 +55,7 @@ def test_sigterm_mid_poll_then_the_next_run_loses_nothing_and_repeats_nothing(tm
         (tmp_path / "rules" / "all.yaml").write_text("name: everything\nchannels: [jsonl]\n")
         feeds = "".join(f'[[feeds]]\nurl = "{server.url(p)}"\n' for p in ("/slow", "/big", "/small"))
         (tmp_path / "newsmon.toml").write_text(
-            'data_dir = "data"\nrules_dir = "rules"\nfetch_allow_private = true\nshutdown_grace = "0.2s"\n'
+            'data_dir = "data"\nrules_dir = "rules"\nfetch_allow_private = true\nshutdown_grace = "0.05s"\n'
             f'[channels.jsonl]\nkind = "jsonl"\npath = "data/alerts.jsonl"\n{feeds}')
         engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'newsmon.db'}")
 
