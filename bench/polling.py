@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import random
@@ -37,8 +38,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -54,15 +57,37 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
+def tuple_words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_SYLLABLES = words("ka lo mi ren tas vo bel dri sun mar tek zo ni pra gul hes ov yan cor fil")
 FIRST = words("Anna Ben Carla David Elena Farid Grace Hugo Ines Jonas Karin Luis Maya Nils Olga Pedro Rosa Sven Tara Umar Vera Walter Yusuf Zoe Amir Brigitte Chen Dmitri Eva Felix Greta Hiro Ivan Julia Kofi Lena Marco Nadia Oscar Priya")
-LAST = words("Berg Costa Dubois Eriksen Fischer Garcia Horvat Ivanova Jensen Kowalski Lindqvist Moreau Novak Okafor Petrov Quinn Rossi Schmidt Tanaka Urban Varga Weber Xu Yilmaz Zielinski Almeida Brandt Castillo Dahl Engel Ferrari Gruber Hansen Ito Jovanovic Keller Laurent Meyer Nilsson Ortiz")
-CITIES = words("Aarhus Bilbao Cluj Dresden Eindhoven Florence Gdansk Hamburg Innsbruck Jena Krakow Lyon Malmo Nantes Oulu Porto Quimper Rotterdam Salzburg Tampere Utrecht Valencia Warsaw Zagreb Antwerp Bergen Cork Debrecen Esbjerg Faro Graz Haarlem Ljubljana Kaunas Lille Modena Namur Odense Plovdiv Riga")
+LAST = tuple_words("Berg Costa Dubois Eriksen Fischer Garcia Horvat Ivanova Jensen Kowalski Lindqvist Moreau Novak Okafor Petrov Quinn Rossi Schmidt Tanaka Urban Varga Weber Xu Yilmaz Zielinski Almeida Brandt Castillo Dahl Engel Ferrari Gruber Hansen Ito Jovanovic Keller Laurent Meyer Nilsson Ortiz")
+CITIES = tuple_words("Aarhus Bilbao Cluj Dresden Eindhoven Florence Gdansk Hamburg Innsbruck Jena Krakow Lyon Malmo Nantes Oulu Porto Quimper Rotterdam Salzburg Tampere Utrecht Valencia Warsaw Zagreb Antwerp Bergen Cork Debrecen Esbjerg Faro Graz Haarlem Ljubljana Kaunas Lille Modena Namur Odense Plovdiv Riga")
 ORGS = ["Nordwind Energy", "Castell Logistics", "Brightwater Foods", "Helix Pharma", "Ostara Motors", "Polaris Bank", "Meridian Steel", "Lumen Telecom", "Vesta Insurance", "Arcadia Airlines", "Tidewater Shipping", "Granite Cement", "Solstice Solar", "Kestrel Aerospace", "Juniper Retail"]
 ROLES = words("spokesperson director mayor minister chairman manager councillor inspector adviser governor")
 VERBS = words("announced blocked approved delayed cancelled expanded questioned defended postponed confirmed")
 MONTHS = words("January February March April May June July August September October November December")
 DAYS = words("Monday Tuesday Wednesday Thursday Friday Saturday Sunday")
 SHARED = 0.2  # share of entries that report an event another feed also reports
+
+
+@cache
+def _zipf(known: tuple[str, ...], made_up: int, seed: str) -> Callable[[random.Random], str]:
+    """A draw from `known` and then `made_up` invented names, the k-th with weight 1/(k + 10):
+    as in real news, a few names recur in many reports (the most common in about 2%: a
+    regional capital, a common surname) and most are rare. (Pools of 40 equally likely surnames and places made two unrelated events share two
+    or three names, and the grouper merged them into stories of hundreds of reports.)"""
+    rnd, names = random.Random(seed), list(known)
+    seen = set(names)
+    while len(names) < len(known) + made_up:
+        name = "".join(rnd.choice(_SYLLABLES) for _ in range(rnd.randint(2, 3))).capitalize()
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    weights = list(itertools.accumulate(1 / (k + 10) for k in range(1, len(names) + 1)))
+    return lambda r: r.choices(names, cum_weights=weights)[0]
 
 
 def vocabulary() -> list[str]:
@@ -87,9 +112,10 @@ def event_text(event: str) -> tuple[str, str]:
     """
     rnd = random.Random(event)
     w = rnd.sample(vocabulary(), 8)
-    person, person2 = (f"{rnd.choice(FIRST)} {rnd.choice(LAST)}" for _ in range(2))
-    city = rnd.choice(CITIES)
-    org, org2 = (f"{rnd.choice(LAST)} {rnd.choice(ORGS).split()[1]}" for _ in range(2))
+    surnames, places = _zipf(LAST, 4000, "surname"), _zipf(CITIES, 800, "place")
+    person, person2 = (f"{rnd.choice(FIRST)} {surnames(rnd)}" for _ in range(2))
+    city = places(rnd)
+    org, org2 = (f"{surnames(rnd)} {rnd.choice(ORGS).split()[1]}" for _ in range(2))
     verb, role = rnd.choice(VERBS), rnd.choice(ROLES)
     n, m, year, month, day = (rnd.randint(3, 900), rnd.randint(2, 60), rnd.randint(2026, 2030),
                               rnd.choice(MONTHS), rnd.choice(DAYS))
@@ -111,6 +137,13 @@ def event_text(event: str) -> tuple[str, str]:
     return title, " ".join(sentence for sentence in sentences if sentence)
 
 
+def event_key(feed: int, k: int) -> str:
+    """The event entry k of feed `feed` reports: its own, or one in five times an event two
+    neighbouring feeds may report too (agency copy)."""
+    shared = random.Random(f"{feed}-{k}").random() < SHARED
+    return f"s{feed // 3}-{k}" if shared else f"{feed}-{k}"
+
+
 def feed_body(feed: int, version: int, entries: int = ENTRIES) -> bytes:
     """Feed `feed` at `version`: entries k = version+49 .. version, newest first, entry k
     published k hours after a fixed start (a new version adds one entry on top, drops the last).
@@ -123,8 +156,7 @@ def feed_body(feed: int, version: int, entries: int = ENTRIES) -> bytes:
     start = datetime(2025, 3, 1, tzinfo=UTC)
     items = []
     for k in range(version + entries - 1, version - 1, -1):
-        shared = random.Random(f"{feed}-{k}").random() < SHARED
-        title, text = event_text(f"s{feed // 3}-{k}" if shared else f"{feed}-{k}")
+        title, text = event_text(event_key(feed, k))
         when = format_datetime(start + timedelta(hours=k), usegmt=True)
         items.append(f"<item><guid>f{feed}-e{k}</guid><title>{title}</title>"
                      f"<link>https://news.example/{feed}/{k}</link><pubDate>{when}</pubDate>"

@@ -107,11 +107,15 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     known: dict[int, set[str]] = {sid: set() for sid in story_ids}
     has_lead: set[int] = set()
     names: dict[int, set[str]] = {sid: set() for sid in story_ids}
+    top: dict[int, tuple[float, str]] = {}
     actor_rows = [ACTOR + name for name in profile.actors]
     for story_id, term, weight in connection.execute(
             _SHARED, {"stories": story_ids, "terms": [*profile.vector, *profile.actors, *actor_rows]}):
         if term in profile.vector:
-            dots[story_id] += profile.vector[term] * weight
+            part = profile.vector[term] * weight
+            dots[story_id] += part
+            if part > top.get(story_id, (0.0, ""))[0]:
+                top[story_id] = (part, term)
             if term == profile.lead:
                 has_lead.add(story_id)
             if term in profile.names:
@@ -122,7 +126,7 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
                   articles=stories[sid].article_count or 1, dormant=stories[sid].last_seen < since,
                   known=frozenset(known[sid] & profile.actors),
                   lead_known=profile.lead is None or sid in has_lead, latest=stories[sid].latest_year,
-                  shared_names=frozenset(names[sid]))
+                  shared_names=frozenset(names[sid]), top=top.get(sid, (0.0, None)))
         for sid in story_ids if sid in stories
     ]
     # Core actors (named as actors by at least half a story's articles), read only for the

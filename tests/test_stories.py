@@ -69,7 +69,8 @@ def _candidate(spec: dict) -> Candidate:
     return Candidate(story_id=spec["story"], dot=spec["cosine"], mass=1.0, articles=spec.get("articles", 1),
                      dormant=spec.get("dormant", False), known=frozenset(spec.get("known", [])),
                      actors=spec.get("actors", {}), lead_known=spec.get("lead_known", True),
-                     latest=spec.get("latest"), shared_names=frozenset(spec.get("shared_names", [])))
+                     latest=spec.get("latest"), shared_names=frozenset(spec.get("shared_names", [])),
+                     top=(spec["top"][1], spec["top"][0]) if "top" in spec else (0.0, None))
 
 
 @pytest.mark.parametrize("case", CASES["decisions"], ids=_case_id)
@@ -275,6 +276,26 @@ def test_index_reports_which_of_the_article_s_names_the_story_has(db):
         [other] = story_index.candidates(session, eiger, now)  # found by "climber", names none
         assert other.story_id == story and other.shared_names == frozenset()
         assert "no name in common (eiger, moser are new to the story)" in stories.choose_story(eiger, [other]).reason
+
+
+def test_index_reports_the_shared_term_that_adds_most_to_the_similarity(db):
+    from datetime import UTC, datetime
+
+    from storage import story_index
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    fire = Profile(vector={"quimper": 0.8, "warehous": 0.5, "fire": 0.33}, terms=frozenset({"quimper", "warehous", "fire"}),
+                   actors=frozenset())
+    budget = Profile(vector={"quimper": 0.8, "budget": 0.6}, terms=frozenset({"quimper", "budget"}), actors=frozenset())
+    with db.session() as session:
+        _stored_story(session, fire, now)
+    with db.session() as session:
+        [same] = story_index.candidates(session, fire, now)
+        assert same.top[1] == "quimper" and math.isclose(same.top[0], 0.64)
+        assert math.isclose(same.cosine_beyond_top, (0.5 * 0.5 + 0.33 * 0.33) / math.sqrt(same.mass), rel_tol=1e-6)
+        [other] = story_index.candidates(session, budget, now)  # similar by the city alone
+        assert other.cosine >= stories.SAME_STORY and other.cosine_beyond_top == 0.0
+        assert "only quimper in common" in stories.choose_story(budget, [other]).reason
 
 
 def test_counting_documents_twice_adds_up(db):
