@@ -15,6 +15,7 @@ The whole story is compared at once with a matrix product, not a Python loop ove
 from __future__ import annotations
 
 import re
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -92,12 +93,44 @@ def _norm_keys(norm: str) -> frozenset[str]:
     return frozenset(key(t) for t in norm.split())
 
 
-def _unify_spellings(new_keys: set[str], old_keys: set[str]) -> dict[str, str]:
+class StoryKeys:
+    """What the diff needs of a story's claims: each matching key, and the claims (positions
+    in the known list) that have it. Kept with the claims and extended as the story grows
+    (storage/known_claims.py), so that comparing an article with a long story costs what the
+    article has, not what the story has: no Python loop over the story's sentences."""
+
+    def __init__(self, known: Iterable[KnownClaim] = ()) -> None:
+        self.postings: dict[str, list[int]] = {}
+        self.size = 0  # claims indexed
+        self._spellings: list[str] | None = None
+        self.extend(known)
+
+    def extend(self, known: Iterable[KnownClaim]) -> None:
+        """Index claims that come after those indexed (their positions follow on)."""
+        postings = self.postings
+        for claim in known:
+            for k in _norm_keys(claim.norm):
+                rows = postings.get(k)
+                if rows is None:
+                    postings[k] = [self.size]
+                    self._spellings = None
+                else:
+                    rows.append(self.size)
+            self.size += 1
+
+    def spellings(self) -> list[str]:
+        """The keys an unknown name may be a variant spelling of (sorted: ties not by hash order)."""
+        if self._spellings is None:
+            self._spellings = sorted(k for k in self.postings if len(k) >= 5 and ":" not in k)
+        return self._spellings
+
+
+def _unify_spellings(new_keys: set[str], story: StoryKeys) -> dict[str, str]:
     """Map a new entity key to an old one spelt a little differently (rapidfuzz ratio)."""
-    unknown = [k for k in new_keys if k not in old_keys and len(k) >= 5 and ":" not in k]
-    if not unknown or not old_keys:
+    unknown = [k for k in new_keys if k not in story.postings and len(k) >= 5 and ":" not in k]
+    if not unknown or not story.postings:
         return {}
-    candidates = sorted(k for k in old_keys if len(k) >= 5 and ":" not in k)  # ties: not by hash order
+    candidates = story.spellings()
     if not candidates:
         return {}
     # Every unknown word against every candidate in one call; below the cutoff a score is 0.
@@ -129,14 +162,18 @@ def diff_article(
     source: str,
     title: str,
     semantic: Semantic | None = None,
+    keys: StoryKeys | None = None,
 ) -> Diff:
-    """Decide which sentences of an article are developments of its story."""
+    """Decide which sentences of an article are developments of its story. `keys`: the
+    known claims' StoryKeys when the caller keeps them (built here otherwise)."""
+    if keys is None or keys.size != len(known):
+        keys = StoryKeys(known)
     with _BLAS.limit(limits=1, user_api="blas"):
-        return _diff_article(claims, known, source, title, semantic)
+        return _diff_article(claims, known, source, title, semantic, keys)
 
 
 def _diff_article(claims: list[Claim], known: list[KnownClaim], source: str, title: str,
-                  semantic: Semantic | None) -> Diff:
+                  semantic: Semantic | None, keys: StoryKeys) -> Diff:
     diff = Diff()
     if not known:
         best = max((c.salience for c in claims), default=0.3)
@@ -147,10 +184,9 @@ def _diff_article(claims: list[Claim], known: list[KnownClaim], source: str, tit
     if not claims:
         return diff
 
-    old_terms = [_norm_keys(k.norm) for k in known]
-    old_keys = set().union(*old_terms)
+    old_keys = keys.postings  # membership: "did the story ever say this key?"
     new_entity_keys = {key(t) for c in claims for t in c.entities}
-    respell = _unify_spellings(new_entity_keys, old_keys)
+    respell = _unify_spellings(new_entity_keys, keys)
 
     def keys_of(claim: Claim) -> dict[str, float]:
         weights: dict[str, float] = {}
@@ -168,12 +204,12 @@ def _diff_article(claims: list[Claim], known: list[KnownClaim], source: str, tit
         for k, w in weights.items():
             N[row, index[k]] = w
     K = np.zeros((len(known), len(vocab)))
-    words = index.keys()
     rows, cols = [], []
-    for row, terms in enumerate(old_terms):
-        shared = terms & words  # in C; only the few shared keys reach Python
-        rows += [row] * len(shared)
-        cols += [index[k] for k in shared]
+    for column, k in enumerate(vocab):  # the article's keys, each with the claims that have it
+        having = old_keys.get(k)
+        if having:
+            rows += having
+            cols += [column] * len(having)
     K[rows, cols] = 1.0
     # Words the story repeats in many sentences are its background ("Ukraine", "agreement");
     # what distinguishes a sentence are the words the story rarely or never used. So each
@@ -238,7 +274,7 @@ def _diff_article(claims: list[Claim], known: list[KnownClaim], source: str, tit
 
 
 def _figure_changes(claims: list[Claim], known: list[KnownClaim], core: np.ndarray,
-                    old_keys: set[str]) -> dict[int, tuple[KnownClaim, float, list[tuple[str, str]]]]:
+                    old_keys: Container[str]) -> dict[int, tuple[KnownClaim, float, list[tuple[str, str]]]]:
     """Sentences whose figure replaces an earlier one about the same thing: position →
     (the earlier claim, how much of the rest it covers, [(old, new) figure tokens])."""
     changes = {}
@@ -272,7 +308,7 @@ def _continues(text: str) -> bool:
 
 
 def _group_new_sentences(diff: Diff, claims: list[Claim], novel: list[set[str]],
-                         figure_changes: dict, old_keys: set[str], within: np.ndarray | None) -> None:
+                         figure_changes: dict, old_keys: Container[str], within: np.ndarray | None) -> None:
     groups: list[list[int]] = []
     for match in diff.matches:
         if not match.new:

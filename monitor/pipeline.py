@@ -21,7 +21,7 @@ from monitor.model import Finding, Kind, KnownClaim, RawEntry, SourceRef
 from monitor.rules import RuleSet
 from storage import models as m
 from storage import story_index
-from storage.known_claims import known_claims
+from storage.known_claims import Known, known_claims
 from storage.queries import development_view
 
 # A story nobody joined for this long is dormant (the `quiet_period` setting's default).
@@ -72,11 +72,11 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
         "revision": revision.to_json() if revision is not None else None,
     })
 
-    known = [] if is_new_story else _known_claims(session, story_id)
+    known, keys = ([], None) if is_new_story else _known_claims(session, story_id)
     if revision is None:
         positions = list(range(len(article.sentences)))
         diff = developments.diff_article(sentence_claims, known, article.source, article.title,
-                                         _semantic(embedder, list(article.sentences), known))
+                                         _semantic(embedder, list(article.sentences), known), keys)
         dev_rows = _store_findings(session, story_id, row, diff.findings, now)
     else:
         positions, diff, dev_rows = _revise(session, story_id, revision, row, article, sentence_claims, known,
@@ -127,7 +127,7 @@ _PREVIOUS = (  # the columns a new version is compared with (Core: no ORM object
 )
 
 
-def _known_claims(session: Session, story_id: int) -> list[KnownClaim]:
+def _known_claims(session: Session, story_id: int) -> Known:
     connection = session.connection()
     return known_claims(connection).read(connection, story_id)
 

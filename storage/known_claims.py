@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, bindparam, func, select
 
+from monitor.developments import StoryKeys
 from monitor.model import KnownClaim
 from storage import models as m
 
@@ -25,7 +27,11 @@ from storage import models as m
 # stories (weeks of live coverage, syndicated copies) would otherwise make each new article
 # cost more than the last; what was said 5 000 sentences ago is rarely what a report repeats.
 MAX_KNOWN_CLAIMS = 3000
-# Claims kept in memory across stories, least recently used story out first (~20 MB).
+# Once the cap is reached, the oldest are dropped this many at a time (a story is compared with
+# MAX_KNOWN_CLAIMS to MAX_KNOWN_CLAIMS + TRIM_SLACK claims), so that the StoryKeys index is
+# rebuilt once every few hundred claims rather than for every article.
+TRIM_SLACK = MAX_KNOWN_CLAIMS // 4
+# Claims kept in memory across stories, least recently used story out first (~30 MB).
 CACHED_CLAIMS = 60_000
 
 _STORY = bindparam("story")
@@ -42,27 +48,43 @@ _COUNT_ALL = select(func.count(), func.max(m.Claim.id)).where(m.Claim.story_id =
 _COUNT = _COUNT_ALL.where(m.Claim.id <= bindparam("upto"))
 
 
+class Known(NamedTuple):
+    """A story's latest distinct claims, oldest first, and their StoryKeys (for the diff)."""
+
+    claims: list[KnownClaim]
+    keys: StoryKeys
+
+
 @dataclass
 class _Held:
-    claims: dict[str, KnownClaim] = field(default_factory=dict)  # by norm: the first report wins
+    # By norm (the first report of a sentence wins), in id order: rows are added oldest first.
+    claims: dict[str, KnownClaim] = field(default_factory=dict)
+    keys: StoryKeys = field(default_factory=StoryKeys)  # of `claims`, in the same order
     newest: int = 0  # the highest claim id read
     rows: int = 0  # the story's rows with id <= newest, as counted (never more than were read)
-    _latest: tuple[KnownClaim, ...] | None = None
+    _latest: list[KnownClaim] | None = None
 
     def add(self, rows) -> None:
+        fresh = []
         for r in rows:  # in id order
-            self.claims.setdefault(r[2], KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3],
-                                                    development_id=r[4]))
+            if r[2] not in self.claims:
+                claim = KnownClaim(id=r[0], text=r[1], norm=r[2], source=r[3], development_id=r[4])
+                self.claims[r[2]] = claim
+                fresh.append(claim)
             self.newest = max(self.newest, r[0])
-            self._latest = None
-        if len(self.claims) > MAX_KNOWN_CLAIMS:
-            kept = sorted(self.claims.values(), key=lambda k: k.id)[-MAX_KNOWN_CLAIMS:]
+        if len(self.claims) > MAX_KNOWN_CLAIMS + TRIM_SLACK:
+            kept = list(self.claims.values())[-MAX_KNOWN_CLAIMS:]
             self.claims = {k.norm: k for k in kept}
+            self.keys = StoryKeys(kept)
+        elif fresh:
+            self.keys.extend(fresh)
+        if fresh:
+            self._latest = None
 
-    def latest(self) -> list[KnownClaim]:
-        if self._latest is None:  # sorted once per change, not once per article
-            self._latest = tuple(sorted(self.claims.values(), key=lambda k: k.id))
-        return list(self._latest)
+    def known(self) -> Known:
+        if self._latest is None:  # listed once per change, not once per article
+            self._latest = list(self.claims.values())
+        return Known(self._latest, self.keys)
 
 
 class KnownClaims:
@@ -74,7 +96,8 @@ class KnownClaims:
         self._size = 0
         self.reads = {"held": 0, "since": 0, "afresh": 0}  # how each read was served (benchmarks)
 
-    def read(self, connection: Connection, story_id: int) -> list[KnownClaim]:
+    def read(self, connection: Connection, story_id: int) -> Known:
+        """The story's known claims (the list is shared: callers must not change it)."""
         held = self._stories.pop(story_id, None)
         if held is not None:
             self._size -= len(held.claims)
@@ -86,7 +109,7 @@ class KnownClaims:
         while self._size > self.budget and len(self._stories) > 1:
             _, out = self._stories.popitem(last=False)
             self._size -= len(out.claims)
-        return held.latest()
+        return held.known()
 
     def _refresh(self, connection: Connection, story_id: int, held: _Held) -> _Held | None:
         """`held` brought up to date, or None when the story must be read afresh."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, insert
 
+from monitor.developments import StoryKeys
 from storage import known_claims as kc
 from storage import models as m
 from storage.db import Database
@@ -42,7 +43,9 @@ def _read(db: Database, story_id: int, cache: kc.KnownClaims | None = None) -> l
     with db.session() as session:
         connection = session.connection()
         known = (cache or kc.KnownClaims()).read(connection, story_id)
-    return [(k.id, k.text, k.source) for k in known]
+    # The index the diff reads is always that of the claims returned, however they were read.
+    assert known.keys.postings == StoryKeys(known.claims).postings and known.keys.size == len(known.claims)
+    return [(k.id, k.text, k.source) for k in known.claims]
 
 
 def test_later_reads_fetch_only_the_new_rows_and_equal_a_fresh_read(db):
@@ -84,11 +87,14 @@ def test_deleted_claims_are_forgotten(db):
 
 def test_a_long_story_keeps_its_latest_distinct_claims(db, monkeypatch):
     monkeypatch.setattr(kc, "MAX_KNOWN_CLAIMS", 3)
+    monkeypatch.setattr(kc, "TRIM_SLACK", 1)
     story, article = _story(db)
     cache = kc.KnownClaims()
     _claims(db, story, article, ["One.", "Two."])
     _read(db, story, cache)
-    _claims(db, story, article, ["Three.", "Four.", "Five."])
+    _claims(db, story, article, ["Three.", "Four."])
+    assert [t for _, t, _ in _read(db, story, cache)] == ["One.", "Two.", "Three.", "Four."]  # within the slack
+    _claims(db, story, article, ["Five."])
     assert [t for _, t, _ in _read(db, story, cache)] == ["Three.", "Four.", "Five."]
 
 
