@@ -176,11 +176,13 @@ def deliver_due(
     limit: int = 100,
     policy: RetryPolicy = RetryPolicy(),  # frozen: one shared default is safe
     drain: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver up to `limit` due alerts; each outcome is committed as soon as it is known.
     With `drain`, batch after batch of `limit` until none is left due (`run --once`: a run
     from cron must not leave the alerts of a busy poll for the next run); an alert that fails
-    is not due again before its retry time, so draining ends.
+    is not due again before its retry time, so draining ends. `should_stop` is asked between
+    batches (the daemon's shutdown).
 
     `now` fixes the clock for the whole run (tests drive time with it); by default the real
     clock is read at each step. Alerts of channels with no notifier stay as they are, with
@@ -196,7 +198,7 @@ def deliver_due(
             outcome = _deliver_one(db, notifiers, alert_id, clock, worker, policy)
             if outcome is not None:
                 report.outcomes.append(outcome)
-        if not drain or len(claimed) < limit:
+        if not drain or len(claimed) < limit or (should_stop is not None and should_stop()):
             return report
 
 

@@ -180,7 +180,10 @@ class Daemon:
 
     async def _deliver(self, notifiers) -> None:
         try:
-            report = await asyncio.to_thread(alerts.deliver_due, self.app.db, notifiers)
+            # Every due alert, batch after batch (a busy poll's alerts go out now, not 100 per
+            # pass); stopping ends it after the batch in hand.
+            report = await asyncio.to_thread(alerts.deliver_due, self.app.db, notifiers, drain=True,
+                                             should_stop=self.stop.is_set)
         except Exception:
             log.exception("alert delivery failed; the alerts stay in the outbox")
             return

@@ -397,6 +397,12 @@ def test_draining_delivers_every_due_alert_batch_by_batch_and_stops_at_failures(
     report = deliver_due(db, {"console": failing}, now=T0, limit=2, policy=POLICY, drain=True)
     assert (report.sent, report.failed) == (0, 3)  # each tried once: not due again until its retry time
 
+    for _ in range(5):
+        enqueue_one(db, ruleset)
+    stopping = deliver_due(db, {"console": recorder}, now=T0, limit=2, policy=POLICY, drain=True,
+                           should_stop=lambda: True)  # the daemon stops: after the batch in hand
+    assert stopping.sent == 2
+
 
 def test_rows_locked_by_another_worker_are_skipped(db, tmp_path):
     if db.dialect != "postgresql":
