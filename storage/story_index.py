@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import Insert, Update, bindparam, func, insert, select, union_all, update
+from sqlalchemy import Insert, Update, bindparam, func, insert, literal_column, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -42,9 +42,19 @@ def count_document(session: Session, terms: list[str]) -> None:
     """One more article uses each of `terms`: one upsert, safe with several writers."""
     # In term order: two PostgreSQL workers upserting shared rows take their locks in the same
     # order, so they wait for each other instead of deadlocking.
-    rows = [{"term": term, "df": 1} for term in sorted({*terms, DOCUMENTS})]
-    statement = _statements(session.get_bind().dialect.name).count_terms
-    session.connection().execute(statement, rows)  # Core, not the ORM: one executemany
+    ordered = sorted({*terms, DOCUMENTS})
+    connection = session.connection()
+    sql, positional = _count_terms_sql(connection.dialect)
+    # The driver's own executemany of a statement compiled once: an article has a hundred or
+    # more terms, and SQLAlchemy's per-row parameter handling cost more than the upserts.
+    connection.exec_driver_sql(sql, [(t,) for t in ordered] if positional else [{"term": t} for t in ordered])
+
+
+@lru_cache(maxsize=8)  # by dialect object: one per engine
+def _count_terms_sql(dialect) -> tuple[str, bool]:
+    """count_terms as the driver's SQL, and whether it takes positional parameters."""
+    compiled = _statements(dialect.name).count_terms.compile(dialect=dialect)
+    return str(compiled), compiled.positiontup is not None
 
 
 # The look-ups below run for every article: built once, with parameters, and run through the
@@ -185,8 +195,8 @@ def _statements(dialect: str) -> _Statements:
         raise RuntimeError(f"newsmon stores to SQLite or PostgreSQL, not {dialect}")
     least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
     terms, stats, story = StoryTerm.__table__, TermStat.__table__, Story.__table__
-    count = _UPSERT[dialect](stats)
-    count = count.on_conflict_do_update(index_elements=["term"], set_={"df": stats.c.df + 1})
+    count = _UPSERT[dialect](stats).values(term=bindparam("term"), df=literal_column("1"))
+    count = count.on_conflict_do_update(index_elements=["term"], set_={"df": stats.c.df + literal_column("1")})
     add = _UPSERT[dialect](terms)
     add = add.on_conflict_do_update(
         index_elements=["term", "story_id"],
