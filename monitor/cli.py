@@ -109,7 +109,7 @@ def run(ctx: click.Context, once: bool) -> None:
 
     notifiers = app.build_notifiers()  # config errors first, then rule files
     ruleset = app.load_rules()
-    polling.sync_config_feeds(app.db, app.settings.feeds)
+    polling.sync_config_feeds(app.db, app.settings.feeds, app.settings.feeds_are_fixture)
     reports = asyncio.run(_poll_once(app, ruleset))
     delivery = alerts.deliver_due(app.db, notifiers, drain=True)
     for report in reports:
@@ -286,7 +286,7 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
     from storage.listing import list_feeds
 
     app = _app(ctx)
-    polling.sync_config_feeds(app.db, app.settings.feeds)
+    polling.sync_config_feeds(app.db, app.settings.feeds, app.settings.feeds_are_fixture)
     with app.db.session() as session:
         data = list_feeds(session)
     if as_json:

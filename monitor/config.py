@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.errors import ConfigError
@@ -93,6 +101,11 @@ class Settings(BaseSettings):
     feeds: list[FeedConfig] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     config_path: Path | None = None
+    _fixture: bool = PrivateAttr(default=False)  # feeds is the seeds fixture: none was configured
+
+    @property
+    def feeds_are_fixture(self) -> bool:
+        return self._fixture
 
     _duration = field_validator("poll_interval", "min_interval", "max_interval", "max_backoff",
                                 "feed_down_alert_after", "shutdown_grace", "quiet_period",
@@ -107,6 +120,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'newsmon.db'}"
         if not self.feeds:
             self.feeds = [FeedConfig(url=str(self.seeds_dir), title="Seeds (fixture feed)")]
+            self._fixture = True
         if not self.channels:
             self.channels = {
                 "console": ChannelConfig(kind="console"),

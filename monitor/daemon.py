@@ -67,9 +67,9 @@ class Daemon:
         notifiers = app.build_notifiers()  # config errors first, then rule files
         ruleset = app.load_rules()
         try:
-            polling.sync_config_feeds(app.db, app.settings.feeds)
+            polling.sync_config_feeds(app.db, app.settings.feeds, app.settings.feeds_are_fixture)
         except IntegrityError:  # another worker, started with us, added the same feeds first
-            polling.sync_config_feeds(app.db, app.settings.feeds)
+            polling.sync_config_feeds(app.db, app.settings.feeds, app.settings.feeds_are_fixture)
         if app.db.dialect == "sqlite":
             release_leases(app.db)  # SQLite serves one worker: any lease is a dead run's
         from monitor.fetch.http import make_client

@@ -48,10 +48,22 @@ class PollReport:
 
 
 # --- feeds ---------------------------------------------------------------------------------
-def sync_config_feeds(db: Database, feeds: list[FeedConfig]) -> None:
-    """Feeds named in the config exist in the database (added, never silently removed)."""
+def sync_config_feeds(db: Database, feeds: list[FeedConfig], fixture: bool = False) -> None:
+    """Feeds named in the config exist in the database (added, never silently removed).
+
+    `fixture`: `feeds` is the seeds fixture feed, there because the config names none; once
+    feeds were added by hand (`newsmon feeds add`, `feeds import`) it is not added, and
+    disabled if an earlier run added it."""
     with db.session() as session:
         known = {f.url: f for f in session.scalars(select(m.Feed))}
+        fixture_urls = {f.url for f in feeds} if fixture else set()
+        if fixture and any(row.enabled and not row.from_config and row.url not in fixture_urls
+                           for row in known.values()):
+            for url in fixture_urls & known.keys():  # in from an earlier run: retired, kept
+                if known[url].enabled:
+                    known[url].enabled = False
+                    log.warning("feed %s: the seeds fixture feed is disabled: other feeds were added", url)
+            feeds = []
         for feed in feeds:
             row = known.get(feed.url)
             if row is None:

@@ -84,3 +84,22 @@ def test_add_list_remove_import_export(tmp_path):
         assert seeds.exit_code == 2 and "listed in the config file" in seeds.output
         final = json.loads(invoke(tmp_path, "feeds", "list", "--json").output)
         assert [(f["url"].rsplit("/", 1)[-1], f["status"]) for f in final] == [("rss", "disabled"), ("seeds", "ok")]
+
+
+def test_the_seeds_fixture_feed_gives_way_to_feeds_added_by_hand(tmp_path):
+    """With no feed in the config, the seeds are the feed (the README's first run); once the
+    user adds feeds of their own, the fixture is retired, not polled beside them for ever."""
+    config = tmp_path / "newsmon.toml"
+    config.write_text(f'data_dir = "data"\nrules_dir = "{ROOT / "rules"}"\nseeds_dir = "{ROOT / "seeds"}"\n'
+                      "fetch_allow_private = true\n")
+    first = invoke(tmp_path, "run", "--once")
+    assert first.exit_code == 0 and "2 new article(s)" in first.output
+    with FeedServer() as server:
+        server.feed("/rss", rss(2, title="Own feed"))
+        assert invoke(tmp_path, "feeds", "add", server.url("/rss")).exit_code == 0
+        second = invoke(tmp_path, "run", "--once")
+        assert second.exit_code == 0, second.output
+        assert "2 new article(s)" in second.output and "the seeds fixture feed is disabled" in second.output
+        assert not [line for line in second.output.splitlines() if line.startswith(f"feed {ROOT / 'seeds'}:")]
+        listed = json.loads(invoke(tmp_path, "feeds", "list", "--json").output)
+    assert {(feed["url"], feed["enabled"]) for feed in listed} == {(str(ROOT / "seeds"), False), (server.url("/rss"), True)}
