@@ -69,7 +69,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         addresses = list(dict.fromkeys(info[4][0] for info in infos))  # in the resolver's order, once each
         bad = not_global(addresses)
         if bad is not None:
-            raise PrivateAddressRefused(f"refused: {host} is a private or local address ({bad})")
+            resolved = "" if bad == host else f" ({bad})"  # "localhost (127.0.0.1)", "127.0.0.1"
+            raise PrivateAddressRefused(f"refused: {host} is a private or local address{resolved}")
         last: Exception | None = None
         for address in addresses:  # the checked addresses, in turn (no re-resolution in between)
             try:
