@@ -66,9 +66,9 @@ def test_a_redirect_to_a_private_address_is_refused(server, loopback_counts_as_p
     server.redirect("/moved", "http://169.254.169.254/latest/meta-data/", status=302)
     server.redirect("/inside", "http://10.0.0.7:8080/admin", status=301)
     assert fetch(server.url("/moved"), allow_private=False) == \
-        Failed("refused: 169.254.169.254 is a private or local address (169.254.169.254)")
+        Failed("refused: 169.254.169.254 is a private or local address")
     assert fetch(server.url("/inside"), allow_private=False) == \
-        Failed("refused: 10.0.0.7 is a private or local address (10.0.0.7)")
+        Failed("refused: 10.0.0.7 is a private or local address")
     assert len(server.requests_to("/moved")) == 1  # the public first hop was fetched
 
 
