@@ -16,3 +16,43 @@ def test_sqlite_file_and_folder_are_created(tmp_path):
     database.ensure_schema()
     assert (tmp_path / "deep" / "er" / "n.db").exists()
     database.dispose()
+
+
+def test_the_migrations_build_the_indexes_the_models_declare_and_go_back_down(db):
+    """Every index of the models exists after upgrade (with its columns), so the hot
+    look-ups run on what the code was written for; and the last migration goes down and up."""
+    from alembic import command
+
+    from storage.models import Base
+
+    inspector = inspect(db.engine)
+    for table in Base.metadata.sorted_tables:
+        built = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            assert built.get(index.name) == [c.name for c in index.columns], (table.name, index.name)
+    config = db._alembic_config()
+    command.downgrade(config, "-1")
+    assert "ix_story_terms_actors" not in {ix["name"] for ix in inspect(db.engine).get_indexes("story_terms")}
+    db.upgrade()
+    assert db.current_revision() == db.head_revision()
+
+
+def test_core_actors_are_read_through_the_partial_index_of_actor_rows(tmp_path):
+    """The partial index serves only a query that repeats its condition word for word."""
+    from sqlalchemy import event
+
+    from storage import story_index
+
+    database = Database(f"sqlite:///{tmp_path / 'n.db'}")
+    database.upgrade()
+    seen = []
+    event.listen(database.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many: seen.append((statement, params)))
+    try:
+        with database.engine.connect() as connection:
+            connection.execute(story_index._CORE_ACTORS, {"stories": [1, 2]}).all()
+            statement, params = seen[-1]
+            plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+        assert "ix_story_terms_actors" in plan, plan
+    finally:
+        database.dispose()
