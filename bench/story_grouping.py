@@ -15,7 +15,7 @@ What it does, step by step:
    article's title is its first sentence, as for any feed entry without one.
 4. Fetches the folder with the directory fetcher and stores every entry with
    `monitor.polling.poll_feed` into a fresh SQLite database in a temporary directory:
-   normalise → story → developments, one transaction per article, as `newsmon run` does.
+   normalise → story → developments, as `newsmon run` does.
    No rules are loaded (alerts play no part in grouping).
 5. Reads each article's story_id back from the database and prints B-cubed precision,
    recall and F1 over documents, the number of stories made vs gold, and the time per article.

@@ -16,7 +16,7 @@ published at PER_DAY articles a day, OPEN stories running at once, so the 7-day 
 always holds the same number of recent articles whatever the size of the history.
 
 Pipeline. Everything is stored through `monitor.polling.poll_feed` — the function `newsmon
-run` calls for a fetched feed: one transaction per article, default rules loaded (every
+run` calls for a fetched feed: `store_batch` articles a transaction, default rules loaded (every
 development enqueues its console and jsonl alerts). Nothing is written any other way.
 
 Measure. At each size the same sample is timed: every ECB+ document once (496 articles, in
@@ -145,16 +145,17 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _poll(db: Database, feed_id: int, rules, entries: list[RawEntry], now: datetime) -> tuple[float, float]:
+def _poll(db: Database, feed_id: int, rules, entries: list[RawEntry], now: datetime,
+          batch: int | None = None) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
-    report = polling.poll_feed(db, feed_id, rules, Fetched(entries=entries), now=now)
+    report = polling.poll_feed(db, feed_id, rules, Fetched(entries=entries), now=now, batch=batch)
     if report.status != "fetched" or report.new_articles != len(entries):
         raise SystemExit(f"poll stored {report.new_articles} of {len(entries)} entries ({report.status})")
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None,
-        keep: Path | None = None) -> list[dict]:
+        keep: Path | None = None, batch: int | None = None) -> list[dict]:
     docs = load(data)
     sample = list(docs)
     random.Random(SEED).shuffle(sample)
@@ -172,7 +173,7 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None,
     for size in sizes:
         while stored < size:
             entries = [next(stream) for _ in range(min(POLL, size - stored))]
-            _poll(db, feed_id, rules, entries, clock[0])
+            _poll(db, feed_id, rules, entries, clock[0], batch)
             stored += len(entries)
             if stored % 10_000 < POLL:
                 log(f"  stored {stored:,} ({time.perf_counter() - started:.0f} s)")
@@ -191,7 +192,7 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None,
                 story = 2 * int(doc["topic_id"]) + doc["subtopic_id"].endswith("plus")
                 entries.append(copies.entry(doc, copy + story, clock[0]))
                 clock[0] += step
-            wall, cpu = _poll(db, feed_id, rules, entries, clock[0])
+            wall, cpu = _poll(db, feed_id, rules, entries, clock[0], batch)
             batches.append((len(entries) / wall, len(entries) / cpu))
         stored += len(sample)
         with db.session() as session:
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="copy the database to DIR/stored-N.db at each size, before the timed sample")
+    parser.add_argument("--store-batch", type=int, default=None, metavar="N",
+                        help=f"entries stored in one transaction (the store_batch setting; default {polling.STORE_BATCH})")
     args = parser.parse_args(argv)
     docs = ROOT / "docs" / "benchmarks.md"
 

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # a 1 000-entry feed to some seconds and 30 requests to its publisher, and lets such a feed
     # catch up at one page per 10 s at the default min_interval (docs/fetching.md).
     full_text_pages_per_poll: int = Field(default=30, ge=1)
+    # Entries of a feed stored in one transaction; unset: 25 on SQLite, 1 on PostgreSQL
+    # (monitor/polling.py says why).
+    store_batch: int | None = Field(default=None, ge=1, le=1000)
     shutdown_grace: float = 10.0  # seconds in-flight polls get to finish after SIGINT/SIGTERM
     feeds: list[FeedConfig] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)

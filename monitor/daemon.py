@@ -23,7 +23,7 @@ Polls run as the daemon's own tasks, so stopping can give them a grace period.
 
 Stopping. The first SIGINT/SIGTERM stops claiming feeds; polls in flight get
 `shutdown_grace` seconds to finish. After that, fetches still running are abandoned and a
-poll that is storing stops at the next entry boundary (each entry is one transaction). An
+poll that is storing stops at the next entry boundary (what was stored is committed). An
 interrupted feed keeps its old validators and due time, so the next start fetches it again
 and stores what is missing; entries already stored are recognised and cost nothing.
 """

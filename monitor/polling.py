@@ -24,10 +24,22 @@ from monitor.pipeline import QUIET_PERIOD, EntryOutcome, process_entry
 from monitor.rules import RuleSet
 from storage import models as m
 from storage.db import Database
+from storage.known_claims import forget_known_claims
 from storage.models import utcnow  # one clock for the pipeline, the daemon and storage defaults
 from storage.queries import feed_event_view
 
 log = logging.getLogger("newsmon.polling")
+
+# Entries stored in one transaction when the `store_batch` setting leaves it to newsmon: on
+# SQLite, 25 (see _store_entries); on PostgreSQL, 1: several workers upsert the same
+# document-frequency rows, and a transaction holding the row locks of many articles would
+# deadlock with another worker's (one article's locks are taken in term order: they cannot).
+STORE_BATCH = 25
+
+
+def store_batch(db: Database, setting: int | None = None) -> int:
+    """Entries a transaction: the setting, else STORE_BATCH on SQLite and 1 on PostgreSQL."""
+    return setting or (STORE_BATCH if db.dialect == "sqlite" else 1)
 
 
 @dataclass
@@ -97,7 +109,7 @@ async def fetch(feed: m.Feed, client=None, allow_private: bool = False, gate=Non
 def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
               now: datetime | None = None, policy: schedule.Policy | None = None,
               should_stop: Callable[[], bool] | None = None, embedder=None,
-              quiet_period: timedelta = QUIET_PERIOD) -> PollReport:
+              quiet_period: timedelta = QUIET_PERIOD, batch: int | None = None) -> PollReport:
     """Store what one fetch brought: every entry in publication order, then the feed's state.
 
     `should_stop` is asked between entries (the daemon's shutdown): when it says yes, the
@@ -111,32 +123,14 @@ def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
         with db.session() as session:
             feed = session.get_one(m.Feed, feed_id)
             report.feed, feed_title = feed.url, feed.title
-        for raw in sorted(result.entries, key=lambda e: e.published_at or (now or utcnow())):
-            if should_stop is not None and should_stop():
-                report.status = "interrupted"
-                log.warning("feed %s: stopped after %d of %d entries; the rest comes next run",
-                            report.feed, len(report.entries), len(result.entries))
-                return report
-            # One transaction per entry: a crash keeps what was done; the rest comes next poll.
-            try:
-                with db.session() as session:
-                    outcome = process_entry(session, feed_id, raw, ruleset, now or utcnow(),
-                                            feed_title or report.feed, embedder, quiet_period)
-            except Exception:
-                # One entry that cannot be stored (a bug its text triggers, a value the database
-                # refuses) must not hold back the entries after it, poll after poll: it is
-                # rolled back, named, and left for the next poll, which fetches the feed whole.
-                log.exception("feed %s: entry %s could not be stored; the next poll tries it again",
-                              report.feed, raw.guid)
-                report.failed.append(raw)
-                continue
-            report.entries.append(outcome)
-            if outcome.status != "unchanged":
-                log.info("article %s: %s, story %s, %d development(s) (feed %s)", outcome.article_id,
-                         outcome.status, outcome.story_id, len(outcome.developments), report.feed)
-            for development_id in outcome.developments:
-                log.info("development %s in story %s (article %s)", development_id, outcome.story_id,
-                         outcome.article_id)
+        pending = sorted(result.entries, key=lambda e: e.published_at or (now or utcnow()))
+        stored = _store_entries(db, feed_id, pending, report, ruleset, now, feed_title or report.feed,
+                                should_stop, embedder, quiet_period, store_batch(db, batch))
+        if stored < len(pending):
+            report.status = "interrupted"
+            log.warning("feed %s: stopped after %d of %d entries; the rest comes next run",
+                        report.feed, stored, len(pending))
+            return report
     elif isinstance(result, NotModified):
         report.status = "not_modified"
     else:
@@ -149,6 +143,65 @@ def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
         log.warning("feed %s: %s", report.feed, result.error)
     log.debug("polled %s: %s, %d new article(s)", report.feed, report.status, report.new_articles)
     return report
+
+
+def _store_entries(db: Database, feed_id: int, entries: list[RawEntry], report: PollReport,
+                   ruleset: RuleSet, now: datetime | None, source: str, should_stop, embedder,
+                   quiet_period: timedelta, batch: int) -> int:
+    """Store `entries`, `batch` to a transaction; how many were taken (all but those after a stop).
+
+    Why batches: on SQLite most of an entry's database time is the commit and the index pages
+    its writes dirty, which entries of one transaction share (docs/benchmarks.md). Nothing is
+    lost by it: the feed's state is written only after its entries, so entries of a transaction
+    a crash cuts off are fetched and stored by the next poll. One entry that fails takes its
+    batch's transaction with it; the batch is then stored again one entry per transaction, so
+    only that entry is left out (and left for the next poll)."""
+    taken = 0
+    while taken < len(entries):
+        if should_stop is not None and should_stop():
+            return taken
+        chunk = entries[taken:taken + batch]
+        outcomes: list[EntryOutcome] = []
+        try:
+            with db.session() as session:
+                for raw in chunk:
+                    if outcomes and should_stop is not None and should_stop():
+                        break
+                    outcomes.append(process_entry(session, feed_id, raw, ruleset, now or utcnow(), source,
+                                                  embedder, quiet_period))
+        except Exception as error:
+            # The transaction is gone, and with it what the process kept of the rows it read
+            # inside it (a story's claims written by an earlier entry of the chunk).
+            forget_known_claims(db.engine)
+            if len(chunk) > 1:
+                log.warning("feed %s: storing %d entries together failed (%s); storing them one by one",
+                            report.feed, len(chunk), type(error).__name__)
+                _store_entries(db, feed_id, chunk, report, ruleset, now, source, None, embedder,
+                               quiet_period, 1)
+                taken += len(chunk)
+                continue
+            # One entry that cannot be stored (a bug its text triggers, a value the database
+            # refuses) must not hold back the entries after it, poll after poll: it is rolled
+            # back, named, and left for the next poll, which fetches the feed whole.
+            log.exception("feed %s: entry %s could not be stored; the next poll tries it again",
+                          report.feed, chunk[0].guid)
+            report.failed.append(chunk[0])
+            taken += 1
+            continue
+        taken += len(outcomes)
+        for outcome in outcomes:  # logged once committed
+            _log_outcome(report, outcome)
+    return taken
+
+
+def _log_outcome(report: PollReport, outcome: EntryOutcome) -> None:
+    report.entries.append(outcome)
+    if outcome.status != "unchanged":
+        log.info("article %s: %s, story %s, %d development(s) (feed %s)", outcome.article_id,
+                 outcome.status, outcome.story_id, len(outcome.developments), report.feed)
+    for development_id in outcome.developments:
+        log.info("development %s in story %s (article %s)", development_id, outcome.story_id,
+                 outcome.article_id)
 
 
 def _record_poll(db: Database, feed_id: int, result: FetchResult, report: PollReport, now: datetime,
@@ -326,7 +379,8 @@ class Poller:
             async with self._store:
                 return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,
                                                self.policy, self.should_stop, self.embedder,
-                                               timedelta(seconds=self.settings.quiet_period))
+                                               timedelta(seconds=self.settings.quiet_period),
+                                               store_batch(self.db, self.settings.store_batch))
 
     async def flush(self, wait: bool = True) -> None:
         """Write the unchanged feeds noted so far (see the class). `wait=False`: not now if a

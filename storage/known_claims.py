@@ -146,3 +146,9 @@ def known_claims(connection: Connection) -> KnownClaims:
     if cache is None:
         cache = _CACHES[engine] = KnownClaims()
     return cache
+
+
+def forget_known_claims(engine: Engine) -> None:
+    """Drop what is held for `engine`'s database: after a rollback, rows read inside the
+    transaction may never have existed (and their ids may be handed out again)."""
+    _CACHES.pop(engine, None)

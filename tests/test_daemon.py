@@ -101,3 +101,48 @@ def test_sigterm_mid_poll_then_the_next_run_loses_nothing_and_repeats_nothing(tm
         pending = connection.scalar(select(func.count()).select_from(m.Alert).where(m.Alert.status != "sent"))
     engine.dispose()
     assert (developments, pending) == (len(lines), 0)
+
+
+def test_a_daemon_killed_mid_poll_loses_no_article_and_stores_none_twice(tmp_path):
+    """SIGKILL (a crash, an OOM kill) gives no grace: the entries of the transaction being
+    written are lost with the process, and the feed's state says nothing of them, so the next
+    run fetches the feed whole and stores them — once, with their developments once."""
+    with FeedServer() as server:
+        server.feed("/big", rss(BIG, title="Big"), etag='"big"')
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "all.yaml").write_text("name: everything\nchannels: [jsonl]\n")
+        (tmp_path / "newsmon.toml").write_text(
+            'data_dir = "data"\nrules_dir = "rules"\nfetch_allow_private = true\n'
+            f'[channels.jsonl]\nkind = "jsonl"\npath = "data/alerts.jsonl"\n[[feeds]]\nurl = "{server.url("/big")}"\n')
+        engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'newsmon.db'}")
+
+        def count(*query_parts) -> int:
+            try:
+                with engine.connect() as connection:
+                    return connection.scalar(select(func.count()).select_from(*query_parts))
+            except Exception:  # the schema is not there yet
+                return 0
+
+        daemon = newsmon(tmp_path, "run", stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: 0 < count(m.Article) < BIG, what="the big feed partly stored")
+            daemon.kill()
+        finally:
+            daemon.kill()
+            daemon.wait()
+        assert count(m.Article) < BIG
+        with engine.connect() as connection:  # the poll was never recorded: the next run fetches it whole
+            assert connection.execute(select(m.Feed.etag, m.Feed.last_polled_at)).one() == (None, None)
+
+        again = newsmon(tmp_path, "run", "--once", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _out, err = again.communicate(timeout=120)
+        assert again.returncode == 0, err
+        with engine.connect() as connection:
+            guids = list(connection.scalars(select(m.Article.guid)))
+            per_article = connection.execute(
+                select(m.Development.article_id, m.Development.kind, m.Development.text, func.count())
+                .group_by(m.Development.article_id, m.Development.kind, m.Development.text)
+                .having(func.count() > 1)).all()
+        engine.dispose()
+    assert len(guids) == len(set(guids)) == BIG  # every entry, each once
+    assert per_article == []  # no development written twice
