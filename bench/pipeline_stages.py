@@ -11,13 +11,13 @@ the document frequencies are those of that history; otherwise from an empty data
 Every ECB+ dev document (../shared/eval/ecbplus-dev.jsonl, 496 reports, in the fixed order
 `random.Random(2014)`, 20 minutes apart) goes through `monitor.pipeline.process_entry` into a
 fresh SQLite database with the default rules, `store_batch` articles a transaction (25 by
-default; `--store-batch 1` for one each), as `poll_feed` does. The stage functions the pipeline calls are wrapped with a CPU-time counter
-(`time.process_time`, a few microseconds per call); what no wrapper covers is reported as
-"the rest of process_entry" (the ORM's article and story rows, the previous-version look-up,
-the claims INSERT). The text caches (analyse, stem) are emptied before each run, so each run
-reads the text cold, as a stream of new reports does. cProfile was not used for these shares:
-it slows Python-heavy code several times more than code in C (SQLite, regexes), which skews
-them.
+default; `--store-batch 1` for one each), as `poll_feed` does. The stage functions the
+pipeline calls are wrapped with a CPU-time counter (`time.process_time`, a few microseconds
+per call); what no wrapper covers is reported as "the rest of process_entry" (the
+previous-version look-up, the article and claims INSERTs). The text caches (analyse, stem, a
+line's sentences) are emptied before each run, so each run reads the text cold, as a stream
+of new reports does. cProfile was not used for these shares: it slows Python-heavy code
+several times more than code in C (SQLite, regexes), which skews them.
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         spent: Counter = Counter()
         claims.analyse.cache_clear()  # before wrapping: the wrapper has no cache_clear
         claims.stem.cache_clear()
+        pipeline.normalise._line_sentences.cache_clear()
         for module, name, label in STAGES:
             setattr(module, name, _timed(getattr(module, name), label, spent))
         Session.commit = _timed(commit, "commit", spent)

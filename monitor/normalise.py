@@ -7,6 +7,7 @@ import html
 import re
 import unicodedata
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import syntok.segmenter as segmenter
@@ -63,27 +64,27 @@ _MAYBE_BOUNDARY = re.compile(r"[.!?;…]")
 
 
 def split_sentences(text: str) -> tuple[str, ...]:
-    """Sentences, paragraph by paragraph (a line is never joined to the next one).
-
-    syntok finds the boundaries; each sentence is cut from the line itself, from where
-    syntok's sentence starts to where the next one starts. Its tokens are not joined back:
-    they normalise text ("wasn't" is the tokens "was" and "not")."""
+    """Sentences, paragraph by paragraph (a line is never joined to the next one)."""
     sentences: list[str] = []
     for line in text.split("\n"):
         line = line.strip()
-        if not line:
-            continue
-        if not _MAYBE_BOUNDARY.search(line, 0, len(line) - 1):
-            sentences.append(line)
-        else:
-            starts = [sentence[0].offset for paragraph in segmenter.process(line) for sentence in paragraph
-                      if sentence]
-            for start, end in zip(starts, [*starts[1:], len(line)], strict=True):
-                if piece := line[start:end].strip():
-                    sentences.append(piece)
+        if line:
+            sentences.extend(_line_sentences(line))
         if len(sentences) >= MAX_SENTENCES:
             return tuple(sentences[:MAX_SENTENCES])
     return tuple(sentences)
+
+
+@lru_cache(maxsize=4096)  # an untitled entry's first line is split twice (its title, its text)
+def _line_sentences(line: str) -> tuple[str, ...]:
+    """syntok finds the boundaries; each sentence is cut from the line itself, from where
+    syntok's sentence starts to where the next one starts. Its tokens are not joined back:
+    they normalise text ("wasn't" is the tokens "was" and "not")."""
+    if not _MAYBE_BOUNDARY.search(line, 0, len(line) - 1):
+        return (line,)
+    starts = [sentence[0].offset for paragraph in segmenter.process(line) for sentence in paragraph if sentence]
+    return tuple(piece for start, end in zip(starts, [*starts[1:], len(line)], strict=True)
+                 if (piece := line[start:end].strip()))
 
 
 def content_hash(title: str, text: str) -> str:
