@@ -96,7 +96,7 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     if claim_rows:
         # Core, one executemany: the ORM's bulk insert leaves out None values, which splits the
         # rows into one statement per run of the same missing columns.
-        session.connection().execute(insert(m.Claim.__table__), claim_rows)
+        session.connection().execute(_INSERT_CLAIMS, claim_rows)
     _add_sources(session, sorted(diff.corroborated), row)
 
     story_title = story_index.add_to_story(session, story_id, profile, article.published_at)
@@ -133,6 +133,8 @@ def _known_claims(session: Session, story_id: int) -> Known:
 
 
 _INSERT_ARTICLE = insert(m.Article.__table__).returning(m.Article.__table__.c.id)
+_INSERT_CLAIMS = insert(m.Claim.__table__)
+_INSERT_SOURCES = insert(m.DevelopmentSource.__table__)
 
 
 def _insert_article(session: Session, values: dict) -> m.Article:
@@ -221,6 +223,6 @@ def _add_sources(session: Session, development_ids: list[int], article: m.Articl
 
 def _insert_sources(session: Session, development_ids: list[int], article: m.Article) -> None:
     if development_ids:
-        session.connection().execute(insert(m.DevelopmentSource.__table__), [
+        session.connection().execute(_INSERT_SOURCES, [
             {"development_id": d, "article_id": article.id, "source": article.source, "url": article.url,
              "added_at": article.fetched_at} for d in development_ids])
