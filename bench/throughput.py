@@ -186,6 +186,7 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None,
         step = timedelta(days=1) / PER_DAY
         per_batch = -(-len(sample) // BATCHES)
         batches = []
+        before = resource.getrusage(resource.RUSAGE_SELF)
         for b in range(BATCHES):
             entries = []
             for doc in sample[b * per_batch:(b + 1) * per_batch]:
@@ -194,6 +195,7 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None,
                 clock[0] += step
             wall, cpu = _poll(db, feed_id, rules, entries, clock[0], batch)
             batches.append((len(entries) / wall, len(entries) / cpu))
+        after = resource.getrusage(resource.RUSAGE_SELF)
         stored += len(sample)
         with db.session() as session:
             counts = {name: session.scalar(select(func.count()).select_from(table)) for name, table in
@@ -203,13 +205,19 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None,
         result = {"stored": size, "rate": statistics.median(b[0] for b in batches),
                   "cpu_rate": statistics.median(b[1] for b in batches), "batches": batches,
                   "peak_mb": _peak_mb(), "mean_story": statistics.mean(sizes_), "largest_story": max(sizes_),
+                  # Where the sample's CPU went (kernel: SQLite's page reads and writes) and
+                  # what it read from disk, not from the page cache (blocks of 512 bytes).
+                  "user_s": after.ru_utime - before.ru_utime, "sys_s": after.ru_stime - before.ru_stime,
+                  "disk_reads": after.ru_inblock - before.ru_inblock,
                   **counts}
         results.append(result)
         if on_result is not None:
             on_result(results)  # written at each size: a long run that stops keeps what it measured
         log(f"N={size:>7,}: {result['rate']:.1f} articles/s wall (CPU {result['cpu_rate']:.1f}/s), "
             f"polls {', '.join(f'{w:.0f}' for w, _ in batches)}; peak RSS {result['peak_mb']:.0f} MB; "
-            f"{counts['stories']:,} stories (mean {result['mean_story']:.1f} articles, largest {max(sizes_)})")
+            f"{counts['stories']:,} stories (mean {result['mean_story']:.1f} articles, largest {max(sizes_)}); "
+            f"sample CPU user {result['user_s']:.2f} s, kernel {result['sys_s']:.2f} s, "
+            f"{result['disk_reads']:,} blocks read from disk")
     db.dispose()
     return results
 
