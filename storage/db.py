@@ -15,7 +15,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SQLITE_CACHE_KIB = 64 * 1024  # per connection, filled only as pages are read
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -25,25 +24,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # SQLite's default page cache is 2 MB: with 100 000 articles stored, an article's look-ups
-    # and upserts then read about 600 pages a time through the kernel. 64 MB kept in a
-    # long-running process cut those reads by 83% (strace; docs/benchmarks.md).
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
-        options = {}
-        if url.startswith("sqlite") and "///" in url:
+        if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                # The pool hands out the connection used last, whose page cache is warm; the
-                # others stay small (a cache only grows as its connection reads pages).
-                options["pool_use_lifo"] = True
-        self.engine: Engine = create_engine(url, future=True, **options)
+        self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
