@@ -124,8 +124,12 @@ def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
             feed = session.get_one(m.Feed, feed_id)
             report.feed, feed_title = feed.url, feed.title
         pending = sorted(result.entries, key=lambda e: e.published_at or (now or utcnow()))
-        stored = _store_entries(db, feed_id, pending, report, ruleset, now, feed_title or report.feed,
-                                should_stop, embedder, quiet_period, store_batch(db, batch))
+
+        def store(session: Session, raw: RawEntry) -> EntryOutcome:
+            return process_entry(session, feed_id, raw, ruleset, now or utcnow(), feed_title or report.feed,
+                                 embedder, quiet_period)
+
+        stored = _store_entries(db, store, pending, report, should_stop, store_batch(db, batch))
         if stored < len(pending):
             report.status = "interrupted"
             log.warning("feed %s: stopped after %d of %d entries; the rest comes next run",
@@ -145,10 +149,10 @@ def poll_feed(db: Database, feed_id: int, ruleset: RuleSet, result: FetchResult,
     return report
 
 
-def _store_entries(db: Database, feed_id: int, entries: list[RawEntry], report: PollReport,
-                   ruleset: RuleSet, now: datetime | None, source: str, should_stop, embedder,
-                   quiet_period: timedelta, batch: int) -> int:
-    """Store `entries`, `batch` to a transaction; how many were taken (all but those after a stop).
+def _store_entries(db: Database, store: Callable[[Session, RawEntry], EntryOutcome], entries: list[RawEntry],
+                   report: PollReport, should_stop: Callable[[], bool] | None, batch: int) -> int:
+    """Store `entries` with `store`, `batch` to a transaction; how many were taken (all but
+    those after a stop).
 
     Why batches: on SQLite most of an entry's database time is the commit and the index pages
     its writes dirty, which entries of one transaction share (docs/benchmarks.md). Nothing is
@@ -167,8 +171,7 @@ def _store_entries(db: Database, feed_id: int, entries: list[RawEntry], report: 
                 for raw in chunk:
                     if outcomes and should_stop is not None and should_stop():
                         break
-                    outcomes.append(process_entry(session, feed_id, raw, ruleset, now or utcnow(), source,
-                                                  embedder, quiet_period))
+                    outcomes.append(store(session, raw))
         except Exception as error:
             # The transaction is gone, and with it what the process kept of the rows it read
             # inside it (a story's claims written by an earlier entry of the chunk).
@@ -176,8 +179,7 @@ def _store_entries(db: Database, feed_id: int, entries: list[RawEntry], report: 
             if len(chunk) > 1:
                 log.warning("feed %s: storing %d entries together failed (%s); storing them one by one",
                             report.feed, len(chunk), type(error).__name__)
-                _store_entries(db, feed_id, chunk, report, ruleset, now, source, None, embedder,
-                               quiet_period, 1)
+                _store_entries(db, store, chunk, report, None, 1)
                 taken += len(chunk)
                 continue
             # One entry that cannot be stored (a bug its text triggers, a value the database
@@ -380,7 +382,7 @@ class Poller:
                 return await asyncio.to_thread(poll_feed, self.db, feed.id, self.ruleset, result, None,
                                                self.policy, self.should_stop, self.embedder,
                                                timedelta(seconds=self.settings.quiet_period),
-                                               store_batch(self.db, self.settings.store_batch))
+                                               self.settings.store_batch)
 
     async def flush(self, wait: bool = True) -> None:
         """Write the unchanged feeds noted so far (see the class). `wait=False`: not now if a
