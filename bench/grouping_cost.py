@@ -4,14 +4,15 @@
     .venv/bin/python bench/grouping_cost.py --sizes 1000 10000 --no-docs
 
 For each N, a fresh SQLite database (in a temporary directory) is filled with N synthetic
-articles through the real index (storage/story_index.py: document frequencies, the article's
-profile, add_to_story, count_document — the same calls process_entry makes), published at a
+articles through the real index (storage/story_index.py: count_document, which counts the
+article and returns the document frequencies before it, the article's profile, add_to_story —
+the same calls process_entry makes), published at a
 steady PER_DAY articles a day, so that the quiet period always holds the same number of
 recent articles whatever N is: the claim is that cost follows recent activity, not history.
 Then TIMED new articles (half of them continue recent stories, half start new ones) are
 grouped, each in its own transaction as in the pipeline, and the time of the story step is
-taken per article: document frequencies → profile → candidates → choose_story →
-add_to_story → count_document. The figure is the median over articles, and the median of
+taken per article: document frequencies (counted) → profile → candidates → choose_story →
+add_to_story. The figure is the median over articles, and the median of
 REPEATS such runs.
 
 Synthetic, because the point is the database's behaviour at 100 000 articles, which no
@@ -101,7 +102,7 @@ def _store(session, reading: stories.Reading, published: datetime, known_story: 
     """What process_entry does with the story step, for one article. While filling
     (decide=False) the article goes to the story it was generated for, `known_story`
     (None: a new one), so that history has the intended shape."""
-    dfs, documents = story_index.document_frequencies(session, list(reading.counts))
+    dfs, documents = story_index.count_document(session, list(reading.counts))
     profile = stories.profile(reading, dfs, documents + 1)
     story_id = known_story
     if decide:
@@ -110,7 +111,6 @@ def _store(session, reading: stories.Reading, published: datetime, known_story: 
     if story_id is None:
         story_id = story_index.new_story(session, "synthetic", published)
     story_index.add_to_story(session, story_id, profile, published)
-    story_index.count_document(session, list(reading.counts))
     return story_id
 
 

@@ -56,14 +56,13 @@ STAGES = [
     (pipeline.normalise, "split_sentences", "split sentences (syntok)"),
     (pipeline.claims, "analyse", "analyse sentences (claims)"),
     (pipeline.stories, "read", "read the article (stories.read)"),
-    (pipeline.story_index, "document_frequencies", "document frequencies (read)"),
+    (pipeline.story_index, "count_document", "document frequencies (count, read)"),
     (pipeline.story_index, "candidates", "candidate stories (index look-ups)"),
     (pipeline, "_known_claims", "the story's known claims (read)"),
     (pipeline.developments, "diff_article", "diff against the story (diff_article)"),
     (pipeline, "_store_findings", "developments and first sources (write)"),
     (pipeline, "_add_sources", "corroborations (read, write)"),
     (pipeline.story_index, "add_to_story", "story vector (upsert)"),
-    (pipeline.story_index, "count_document", "document frequencies (upsert)"),
     (pipeline.alerts, "enqueue_many", "alerts (write)"),
 ]
 

@@ -34,17 +34,16 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.errors import NotifyError
 from monitor.model import DevelopmentView, FeedEventView
 from monitor.rules import RuleSet
 from notifiers.base import AlertMessage, Notifier, RateLimited
+from storage import driver
 from storage.db import Database
 from storage.models import Alert, Development, FeedEvent, utcnow
 from storage.queries import feed_event_view, load_development_view
@@ -133,36 +132,29 @@ def enqueue_many(
     session: Session, ruleset: RuleSet, views: Iterable[DevelopmentView | FeedEventView],
     now: datetime | None = None,
 ) -> int:
-    """`enqueue` for several subjects at once (an article's developments): one executemany
-    per kind of subject, a statement compiled once per process, not one per development."""
+    """`enqueue` for several subjects at once (an article's developments): one statement per
+    kind of subject, not one per development."""
     now = now or utcnow()
-    rows: dict[str, list[dict[str, Any]]] = {"development_id": [], "feed_event_id": []}
+    connection = session.connection()
+    process = driver.processor(Alert.__table__.c.created_at, connection.dialect)
+    stamp = process(now) if process is not None else now
+    rows: dict[str, list[tuple]] = {"development_id": [], "feed_event_id": []}
     for view in views:
         subject = "feed_event_id" if isinstance(view, FeedEventView) else "development_id"
-        rows[subject] += [
-            {"rule": rule, "channel": channel, subject: view.id, "status": PENDING, "attempts": 0,
-             "next_attempt_at": now, "created_at": now}
-            for rule, channel in ruleset.match(view)
-        ]
+        rows[subject] += [(rule, channel, view.id, PENDING, 0, stamp, stamp) for rule, channel in ruleset.match(view)]
     added = 0
-    connection = session.connection()
     for subject, subject_rows in rows.items():
-        if subject_rows:
-            # RETURNING lists only the rows inserted; rowcount is not reliable for this on every driver.
-            added += len(connection.execute(_insert(connection.dialect.name, subject), subject_rows).all())
+        # RETURNING lists only the rows inserted; rowcount is not reliable for this on every driver.
+        added += len(driver.values(connection, _INSERT_HEAD.format(subject=subject), "(?, ?, ?, ?, ?, ?, ?)",
+                                   _INSERT_TAIL.format(subject=subject), subject_rows))
     return added
 
 
-@cache
-def _insert(dialect: str, subject: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id, built once per dialect and subject (Core:
-    the ORM's bulk insert costs more than the statement for an article's few alerts)."""
-    if dialect not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"the outbox supports SQLite and PostgreSQL, not {dialect}")
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (insert(Alert.__table__)
-            .on_conflict_do_nothing(index_elements=["rule", subject, "channel"])
-            .returning(Alert.__table__.c.id))
+# One statement for an article's alerts, through the driver (storage/driver.py): SQLite and
+# PostgreSQL both take this upsert, and an alert that exists is left alone.
+_INSERT_HEAD = (f"INSERT INTO {Alert.__tablename__} (rule, channel, {{subject}}, status, attempts, "
+                f"next_attempt_at, created_at) VALUES ")
+_INSERT_TAIL = " ON CONFLICT (rule, {subject}, channel) DO NOTHING RETURNING id"
 
 
 # --- deliver: claim, send, record ---------------------------------------------------------

@@ -19,8 +19,8 @@ from monitor import alerts, claims, developments, normalise, revisions, stories
 from monitor.config import Settings
 from monitor.model import Finding, Kind, KnownClaim, RawEntry, SourceRef
 from monitor.rules import RuleSet
+from storage import driver, story_index
 from storage import models as m
-from storage import story_index
 from storage.known_claims import Known, known_claims
 from storage.queries import development_view
 
@@ -50,7 +50,8 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
 
     sentence_claims = [claims.analyse(s) for s in article.sentences]
     reading = stories.read(article.title, sentence_claims, until_year=article.published_at.year)
-    dfs, documents = story_index.document_frequencies(session, list(reading.counts))
+    # Counted now, read as they were before this article: its own IDF weights.
+    dfs, documents = story_index.count_document(session, list(reading.counts))
     profile = stories.profile(reading, dfs, documents + 1)
 
     if previous is not None:
@@ -96,11 +97,10 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
     if claim_rows:
         # Core, one executemany: the ORM's bulk insert leaves out None values, which splits the
         # rows into one statement per run of the same missing columns.
-        session.connection().execute(_INSERT_CLAIMS, claim_rows)
+        driver.executemany(session.connection(), _INSERT_CLAIMS, claim_rows)
     _add_sources(session, sorted(diff.corroborated), row)
 
     story_title = story_index.add_to_story(session, story_id, profile, article.published_at)
-    story_index.count_document(session, list(reading.counts))
 
     # Fresh developments: their one source is this article, so their views need no read-back.
     first = (SourceRef(source=row.source, url=row.url, article_id=row.id),)
@@ -139,18 +139,15 @@ _INSERT_SOURCES = insert(m.DevelopmentSource.__table__)
 
 def _insert_article(session: Session, values: dict) -> m.Article:
     """The article's row (Core, one INSERT … RETURNING), as a detached Article with its id."""
-    return m.Article(id=session.connection().execute(_INSERT_ARTICLE, values).scalar_one(), **values)
-
-
-_INSERT_DEVELOPMENTS = insert(m.Development.__table__).returning(m.Development.__table__.c.id,
-                                                                  sort_by_parameter_order=True)
+    return m.Article(id=driver.execute(session.connection(), _INSERT_ARTICLE, values).scalar_one(), **values)
 
 
 def _store_findings(session: Session, story_id: int, article: m.Article, findings: list[Finding],
                     now: datetime) -> list[m.Development]:
-    """The findings as development rows, in one INSERT … RETURNING (Core: the rows are only
-    written here, the ORM's unit of work would cost more than the statement); returned as
-    detached Development objects with their ids, for the claims, sources and alerts."""
+    """The findings as development rows, in one INSERT … RETURNING through the driver;
+    returned as detached Development objects with their ids, for the claims, sources and
+    alerts. RETURNING's rows come in no promised order: each row carries its position in
+    `_sentinel`, and the ids are matched back by it."""
     if not findings:
         return []
     values = [
@@ -160,10 +157,20 @@ def _store_findings(session: Session, story_id: int, article: m.Article, finding
          "published_at": article.published_at, "detected_at": now}
         for finding in findings
     ]
-    ids = session.connection().execute(_INSERT_DEVELOPMENTS, values).scalars().all()
-    rows = [m.Development(id=id_, **row) for id_, row in zip(ids, values, strict=True)]
+    connection = session.connection()
+    rows = driver.processed(m.Development.__table__, _DEVELOPMENT_COLUMNS, connection.dialect,
+                            [(*row.values(), position) for position, row in enumerate(values)])
+    by_position = {position: id_ for id_, position in
+                   driver.values(connection, _DEVELOPMENTS_HEAD, _DEVELOPMENTS_ROW, " RETURNING id, _sentinel", rows)}
+    ids = [by_position[position] for position in range(len(values))]
     _insert_sources(session, ids, article)  # a fresh development: its first source
-    return rows
+    return [m.Development(id=id_, **row) for id_, row in zip(ids, values, strict=True)]
+
+
+_DEVELOPMENT_COLUMNS = ("story_id", "article_id", "kind", "text", "score", "closest_text", "closest_similarity",
+                        "details", "published_at", "detected_at", "_sentinel")
+_DEVELOPMENTS_HEAD = f"INSERT INTO {m.Development.__tablename__} ({', '.join(_DEVELOPMENT_COLUMNS)}) VALUES "
+_DEVELOPMENTS_ROW = "(" + ", ".join("?" * len(_DEVELOPMENT_COLUMNS)) + ")"
 
 
 def _revise(session: Session, story_id: int, revision: revisions.Revision, row: m.Article, article,
@@ -223,6 +230,6 @@ def _add_sources(session: Session, development_ids: list[int], article: m.Articl
 
 def _insert_sources(session: Session, development_ids: list[int], article: m.Article) -> None:
     if development_ids:
-        session.connection().execute(_INSERT_SOURCES, [
+        driver.executemany(session.connection(), _INSERT_SOURCES, [
             {"development_id": d, "article_id": article.id, "source": article.source, "url": article.url,
              "added_at": article.fetched_at} for d in development_ids])

@@ -210,9 +210,9 @@ class Development(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    # Filled by SQLAlchemy while inserting (a counter within one batch), read by nobody: with it
-    # SQLite can insert an article's developments in one statement and still tell which new id
-    # belongs to which row; without it SQLAlchemy sends one INSERT per development there.
+    # A row's position among an article's developments, written with them: they are inserted
+    # in one statement, whose RETURNING rows come in no promised order, and each new id is
+    # matched back to its row by it (monitor/pipeline.py).
     _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
 

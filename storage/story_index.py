@@ -16,85 +16,77 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from functools import cache, lru_cache
-from typing import NamedTuple
 
-from sqlalchemy import Insert, Update, bindparam, func, insert, literal_column, select, union_all, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.stories import ACTOR, CORE_SHARE, REVIVE, SAME_STORY, Candidate, Profile, query_terms
+from storage import driver
 from storage.models import ACTOR_ROWS, Story, StoryTerm, TermStat
 
 DOCUMENTS = "#documents"  # term_stats row that counts articles (no term starts with "#")
 CANDIDATES = 20  # active stories considered per article: those sharing the most terms
 REVIVAL_TERMS = 5  # the first of the article's look-up terms (its rarest) used for dormant stories …
 REVIVAL_POSTINGS = 10  # … reading at most this many older postings of each
-_UPSERT = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 
 
 def document_frequencies(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
+    """How many articles used each of `terms` (those no article used are left out), and how
+    many articles there are."""
     dfs = dict(session.connection().execute(_DFS, {"terms": [*terms, DOCUMENTS]}).all())
     return dfs, dfs.pop(DOCUMENTS, 0)
 
 
-def count_document(session: Session, terms: list[str]) -> None:
-    """One more article uses each of `terms`: one upsert, safe with several writers."""
-    # In term order: two PostgreSQL workers upserting shared rows take their locks in the same
-    # order, so they wait for each other instead of deadlocking.
+def count_document(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
+    """One more article uses each of `terms`. Returns what document_frequencies would have
+    returned just before: the counts an article's own IDF weights are computed from.
+
+    One statement (an upsert that returns the new counts) instead of a read and a write of
+    the same rows, and safe with several writers: the counts are added in SQL, and the rows
+    are locked in term order, so two PostgreSQL workers wait for each other instead of
+    deadlocking."""
     ordered = sorted({*terms, DOCUMENTS})
-    connection = session.connection()
-    sql, positional = _count_terms_sql(connection.dialect)
-    # The driver's own executemany of a statement compiled once: an article has a hundred or
-    # more terms, and SQLAlchemy's per-row parameter handling cost more than the upserts.
-    connection.exec_driver_sql(sql, [(t,) for t in ordered] if positional else [{"term": t} for t in ordered])
+    counted = dict(driver.values(session.connection(), _COUNT_HEAD, "(?, 1)", _COUNT_TAIL, [(t,) for t in ordered]))
+    documents = counted.pop(DOCUMENTS) - 1
+    return {term: df - 1 for term, df in counted.items() if df > 1}, documents
 
 
-@lru_cache(maxsize=8)  # by dialect object: one per engine
-def _count_terms_sql(dialect) -> tuple[str, bool]:
-    """count_terms as the driver's SQL, and whether it takes positional parameters."""
-    compiled = _statements(dialect.name).count_terms.compile(dialect=dialect)
-    return str(compiled), compiled.positiontup is not None
+_COUNT_HEAD = f"INSERT INTO {TermStat.__tablename__} (term, df) VALUES "
+_COUNT_TAIL = f" ON CONFLICT (term) DO UPDATE SET df = {TermStat.__tablename__}.df + 1 RETURNING term, df"
 
 
 # The look-ups below run for every article: built once, with parameters, and run through the
 # connection (Core rows, no ORM), so an article pays for the query and not for building it.
 _TERMS = bindparam("terms", expanding=True)
-_STORIES = bindparam("stories", expanding=True)
-_SINCE = bindparam("since", type_=StoryTerm.last_seen.type)
 _DFS = select(TermStat.term, TermStat.df).where(TermStat.term.in_(_TERMS))
+
+# The look-ups of `candidates`, run for every article: SQL both SQLite and PostgreSQL accept,
+# handed to the driver (storage/driver.py: `[?]` is an IN list). Core's handling of their IN
+# lists cost more than the look-ups themselves.
 _ACTIVE = (
-    select(StoryTerm.story_id)
-    .where(StoryTerm.term.in_(_TERMS), StoryTerm.last_seen >= _SINCE)
-    .group_by(StoryTerm.story_id)
-    .order_by(func.count().desc(), StoryTerm.story_id.desc())
-    .limit(CANDIDATES)
+    f"SELECT story_id FROM story_terms WHERE term IN [?] AND last_seen >= ? "
+    f"GROUP BY story_id ORDER BY count(*) DESC, story_id DESC LIMIT {CANDIDATES}"
 )
-_STORY_ROWS = select(Story.id, Story.term_mass, Story.article_count, Story.last_seen, Story.latest_year) \
-    .where(Story.id.in_(_STORIES))
-_SHARED = select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight) \
-    .where(StoryTerm.story_id.in_(_STORIES), StoryTerm.term.in_(_TERMS))
-_CORE_ACTORS = (
-    select(StoryTerm.story_id, StoryTerm.term, StoryTerm.weight)
-    .join(Story, Story.id == StoryTerm.story_id)
-    .where(StoryTerm.story_id.in_(_STORIES), ACTOR_ROWS,  # the partial index's own condition
-           StoryTerm.weight >= Story.article_count * CORE_SHARE)
+# Whether a story is dormant is computed in SQL: no datetime comes back to convert.
+_STORY_ROWS = ("SELECT id, term_mass, article_count, last_seen < ?, latest_year "
+               "FROM stories WHERE id IN [?]")
+_SHARED = "SELECT story_id, term, weight FROM story_terms WHERE story_id IN [?] AND term IN [?]"
+_CORE_ACTORS = (  # the partial index's own condition, as written there
+    f"SELECT story_terms.story_id, story_terms.term, story_terms.weight FROM story_terms "
+    f"JOIN stories ON stories.id = story_terms.story_id "
+    f"WHERE story_terms.story_id IN [?] AND {ACTOR_ROWS.text} "
+    f"AND story_terms.weight >= stories.article_count * {CORE_SHARE}"
 )
 
 
 @lru_cache(maxsize=REVIVAL_TERMS)
-def _dormant(n_terms: int):
+def _dormant(n_terms: int) -> str:
     """The newest older postings of each of n terms, in one statement (a UNION ALL of per-term
-    look-ups, each its own range of the (term, last_seen) index)."""
-    per_term = [
-        select(StoryTerm.story_id, StoryTerm.last_seen)
-        .where(StoryTerm.term == bindparam(f"term{i}"), StoryTerm.last_seen < _SINCE)
-        .order_by(StoryTerm.last_seen.desc())
-        .limit(REVIVAL_POSTINGS)
-        .subquery()
-        for i in range(n_terms)
-    ]
-    return union_all(*(select(sub.c.story_id) for sub in per_term))
+    look-ups, each its own range of the (term, last_seen) index). Parameters: (term, since)
+    for each term."""
+    per_term = (f"SELECT story_id FROM (SELECT story_id FROM story_terms WHERE term = ? AND last_seen < ? "
+                f"ORDER BY last_seen DESC LIMIT {REVIVAL_POSTINGS}) AS term{i}" for i in range(n_terms))
+    return " UNION ALL ".join(per_term)
 
 
 def candidates(session: Session, profile: Profile, since: datetime) -> list[Candidate]:
@@ -104,23 +96,25 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     if not terms:
         return []
     connection = session.connection()
-    active = connection.execute(_ACTIVE, {"terms": terms, "since": since}).scalars().all()
+    process = driver.processor(StoryTerm.__table__.c.last_seen, connection.dialect)
+    since_value = process(since) if process is not None else since
+    active = [row[0] for row in driver.query(connection, _ACTIVE, [terms, since_value])]
     rarest = terms[:REVIVAL_TERMS]
-    dormant = connection.execute(_dormant(len(rarest)),
-                                 {"since": since, **{f"term{i}": t for i, t in enumerate(rarest)}}).scalars().all()
+    dormant = [row[0] for row in driver.query(connection, _dormant(len(rarest)),
+                                              [value for term in rarest for value in (term, since_value)])]
     story_ids = list(dict.fromkeys([*active, *dormant]))
     if not story_ids:
         return []
 
-    stories = {row.id: row for row in connection.execute(_STORY_ROWS, {"stories": story_ids})}
+    stories = {row[0]: row for row in driver.query(connection, _STORY_ROWS, [since_value, story_ids])}
     dots: dict[int, float] = dict.fromkeys(story_ids, 0.0)
     known: dict[int, set[str]] = {sid: set() for sid in story_ids}
     has_lead: set[int] = set()
     names: dict[int, set[str]] = {sid: set() for sid in story_ids}
     top: dict[int, tuple[float, str]] = {}
     actor_rows = [ACTOR + name for name in profile.actors]
-    for story_id, term, weight in connection.execute(
-            _SHARED, {"stories": story_ids, "terms": [*profile.vector, *profile.actors, *actor_rows]}):
+    for story_id, term, weight in driver.query(
+            connection, _SHARED, [story_ids, [*profile.vector, *profile.actors, *actor_rows]]):
         if term in profile.vector:
             part = profile.vector[term] * weight
             dots[story_id] += part
@@ -132,10 +126,10 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
                 names[story_id].add(term)
         known[story_id].add(term.removeprefix(ACTOR))
     found = [
-        Candidate(story_id=sid, dot=dots[sid], mass=stories[sid].term_mass or 0.0,
-                  articles=stories[sid].article_count or 1, dormant=stories[sid].last_seen < since,
+        Candidate(story_id=sid, dot=dots[sid], mass=stories[sid][1] or 0.0,
+                  articles=stories[sid][2] or 1, dormant=bool(stories[sid][3]),
                   known=frozenset(known[sid] & profile.actors),
-                  lead_known=profile.lead is None or sid in has_lead, latest=stories[sid].latest_year,
+                  lead_known=profile.lead is None or sid in has_lead, latest=stories[sid][4],
                   shared_names=frozenset(names[sid]), top=top.get(sid, (0.0, None)))
         for sid in story_ids if sid in stories
     ]
@@ -145,7 +139,7 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     if not close:
         return found
     actors: dict[int, dict[str, float]] = {sid: {} for sid in close}
-    for story_id, term, weight in connection.execute(_CORE_ACTORS, {"stories": close}):
+    for story_id, term, weight in driver.query(connection, _CORE_ACTORS, [close]):
         actors[story_id][term.removeprefix(ACTOR)] = weight
     return [replace(c, actors=actors[c.story_id]) if c.story_id in actors else c for c in found]
 
@@ -165,47 +159,52 @@ def add_to_story(session: Session, story_id: int, profile: Profile, published: d
     of the squared norm follows; then one UPDATE of the story row, also relative."""
     actor_rows = {ACTOR + name for name in profile.actors}
     wanted = {**profile.vector, **dict.fromkeys(actor_rows, 1.0)}
-    dialect = session.get_bind().dialect.name
-    statements = _statements(dialect)
     connection = session.connection()
-    rows = [{"term": term, "story_id": story_id, "weight": wanted[term], "last_seen": published}
-            for term in sorted(wanted)]  # in term order, as count_document, for the same reason
+    dialect = connection.dialect
+    seen = driver.processor(StoryTerm.__table__.c.last_seen, dialect)
+    published_value = seen(published) if seen is not None else published
+    # In term order, as count_document, for the same reason.
+    rows = [(term, story_id, wanted[term], published_value) for term in sorted(wanted)]
     delta = 0.0
-    for term, new in connection.execute(statements.add_terms, rows):
+    for term, new in driver.values(connection, _ADD_HEAD, "(?, ?, ?, ?)", _add_tail(dialect.name), rows):
         if term not in actor_rows:
             added = wanted[term]
             delta += new * new - (new - added) ** 2  # (old + w)² − old², old = new − w
-    return connection.execute(statements.update_story, {
+    return connection.execute(_update_story(dialect.name), {
         "story": story_id, "published": published, "delta": delta, "latest": profile.latest,
     }).scalar_one()
 
 
-class _Statements(NamedTuple):
-    count_terms: Insert
-    add_terms: Insert
-    update_story: Update
+_ADD_HEAD = f"INSERT INTO {StoryTerm.__tablename__} (term, story_id, weight, last_seen) VALUES "
 
 
 @cache
-def _statements(dialect: str) -> _Statements:
-    """The writes of add_to_story and count_document, in the dialect's own upsert and its own
-    two-argument min and max (SQLite's min/max with two arguments; PostgreSQL's LEAST and
-    GREATEST)."""
-    if dialect not in _UPSERT:
-        raise RuntimeError(f"newsmon stores to SQLite or PostgreSQL, not {dialect}")
-    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
-    terms, stats, story = StoryTerm.__table__, TermStat.__table__, Story.__table__
-    count = _UPSERT[dialect](stats).values(term=bindparam("term"), df=literal_column("1"))
-    count = count.on_conflict_do_update(index_elements=["term"], set_={"df": stats.c.df + literal_column("1")})
-    add = _UPSERT[dialect](terms)
-    add = add.on_conflict_do_update(
-        index_elements=["term", "story_id"],
-        set_={"weight": terms.c.weight + add.excluded.weight,
-              "last_seen": greatest(terms.c.last_seen, add.excluded.last_seen)},
-    ).returning(terms.c.term, terms.c.weight)
+def _add_tail(dialect: str) -> str:
+    """The upsert adds the weights in SQL (two writers cannot lose each other's update) and
+    returns the new ones. SQLite's two-argument max is PostgreSQL's GREATEST."""
+    greatest = _greatest_least(dialect)[0]
+    table = StoryTerm.__tablename__
+    return (f" ON CONFLICT (term, story_id) DO UPDATE SET weight = {table}.weight + excluded.weight, "
+            f"last_seen = {greatest}({table}.last_seen, excluded.last_seen) RETURNING term, weight")
+
+
+def _greatest_least(dialect: str) -> tuple[str, str]:
+    if dialect == "postgresql":
+        return "greatest", "least"
+    if dialect == "sqlite":
+        return "max", "min"
+    raise RuntimeError(f"newsmon stores to SQLite or PostgreSQL, not {dialect}")
+
+
+@cache
+def _update_story(dialect: str) -> Update:
+    """One more article in the story: its count, span, squared norm and latest year, all
+    relative to the row as it is (no read first)."""
+    greatest, least = (getattr(func, name) for name in _greatest_least(dialect))
+    story = Story.__table__
     published = bindparam("published", type_=story.c.first_seen.type)
     latest = bindparam("latest", type_=story.c.latest_year.type)
-    update_story = (
+    return (
         update(story)
         .where(story.c.id == bindparam("story"))
         .values(article_count=story.c.article_count + 1,
@@ -217,7 +216,6 @@ def _statements(dialect: str) -> _Statements:
                                      func.coalesce(latest, story.c.latest_year)))
         .returning(story.c.title)
     )
-    return _Statements(count, add, update_story)
 
 
 _NEW_STORY = insert(Story.__table__).values(

@@ -41,7 +41,7 @@ def test_core_actors_are_read_through_the_partial_index_of_actor_rows(tmp_path):
     """The partial index serves only a query that repeats its condition word for word."""
     from sqlalchemy import event
 
-    from storage import story_index
+    from storage import driver, story_index
 
     database = Database(f"sqlite:///{tmp_path / 'n.db'}")
     database.upgrade()
@@ -50,7 +50,7 @@ def test_core_actors_are_read_through_the_partial_index_of_actor_rows(tmp_path):
                  lambda conn, cursor, statement, params, context, many: seen.append((statement, params)))
     try:
         with database.engine.connect() as connection:
-            connection.execute(story_index._CORE_ACTORS, {"stories": [1, 2]}).all()
+            driver.query(connection, story_index._CORE_ACTORS, [[1, 2]])
             statement, params = seen[-1]
             plan = " ".join(str(row) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
         assert "ix_story_terms_actors" in plan, plan
