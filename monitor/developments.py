@@ -102,7 +102,8 @@ class StoryKeys:
     def __init__(self, known: Iterable[KnownClaim] = ()) -> None:
         self.postings: dict[str, list[int]] = {}
         self.size = 0  # claims indexed
-        self._spellings: list[str] | None = None
+        self._spellings: list[str] = []
+        self._new_spellings: list[str] = []  # keys added since _spellings was sorted
         self.extend(known)
 
     def extend(self, known: Iterable[KnownClaim]) -> None:
@@ -113,15 +114,20 @@ class StoryKeys:
                 rows = postings.get(k)
                 if rows is None:
                     postings[k] = [self.size]
-                    self._spellings = None
+                    if len(k) >= 5 and ":" not in k:
+                        self._new_spellings.append(k)
                 else:
                     rows.append(self.size)
             self.size += 1
 
     def spellings(self) -> list[str]:
         """The keys an unknown name may be a variant spelling of (sorted: ties not by hash order)."""
-        if self._spellings is None:
-            self._spellings = sorted(k for k in self.postings if len(k) >= 5 and ":" not in k)
+        if self._new_spellings:
+            # Sorted already but for the few keys each article adds: Python's sort merges the two
+            # runs in linear time, where sorting a long story's keys afresh per article did not.
+            self._new_spellings.sort()
+            self._spellings = sorted([*self._spellings, *self._new_spellings])
+            self._new_spellings = []
         return self._spellings
 
 
