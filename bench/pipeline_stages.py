@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = [RawEntry(guid=d["doc_id"], body=d["text"], url=d.get("url"), source=f"outlet-{i % 40}",
                         published_at=start + timedelta(minutes=20 * i)) for i, d in enumerate(docs)]
     rules = load_rules(ROOT / "rules", {"console", "jsonl"})  # as bench/throughput.py: alerts written
+    polling.tune_gc()  # as `newsmon run` does
 
     per_run: list[Counter] = []
     totals: list[float] = []

@@ -314,6 +314,8 @@ def main() -> None:
     from monitor.rules import load_rules
     from storage.db import Database
 
+    polling.tune_gc()  # as `newsmon run` does
+
     context = multiprocessing.get_context("spawn")
     versions = context.Array("i", args.feeds)
     ports = context.Queue()

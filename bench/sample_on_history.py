@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         random.Random(throughput.SEED).shuffle(sample)
         copies = throughput.Copies(docs, throughput.SEED)
         rules = load_rules(code / "rules", {"console", "jsonl"})
+        from monitor import polling
+        if hasattr(polling, "tune_gc"):  # older checkouts left the collector at Python's default
+            polling.tune_gc()
         extra = [args.store_batch] if args.store_batch else []  # older checkouts' _poll takes no batch
         if args.warm:
             copies.copies = 3_000_000  # copy numbers no history uses

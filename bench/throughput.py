@@ -17,7 +17,8 @@ always holds the same number of recent articles whatever the size of the history
 
 Pipeline. Everything is stored through `monitor.polling.poll_feed` — the function `newsmon
 run` calls for a fetched feed: `store_batch` articles a transaction, default rules loaded (every
-development enqueues its console and jsonl alerts). Nothing is written any other way.
+development enqueues its console and jsonl alerts), the garbage collector set as `newsmon run`
+sets it (`polling.tune_gc`). Nothing is written any other way.
 
 Measure. At each size the same sample is timed: every ECB+ document once (496 articles, in
 the fixed order `random.Random(2014)`), as copies with names of their own, in BATCHES polls;
@@ -166,6 +167,7 @@ def run(sizes: list[int], data: Path, database: Path, log=print, on_result=None,
     with db.session() as session:
         feed_id = session.scalar(select(m.Feed.id))
     rules = load_rules(ROOT / "rules", {"console", "jsonl"})
+    polling.tune_gc()  # as `newsmon run` does
     clock = [START]
     stream = copies.stream(clock)
     stored, results = 0, []

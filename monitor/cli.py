@@ -99,13 +99,16 @@ def run(ctx: click.Context, once: bool) -> None:
       newsmon run --once
       newsmon --config newsmon.toml --log-level info run
     """
+    from monitor import polling
+
     app = _app(ctx)
+    polling.tune_gc()
     if not once:
         from monitor.daemon import run_daemon
 
         asyncio.run(run_daemon(app))
         return
-    from monitor import alerts, polling
+    from monitor import alerts
 
     notifiers = app.build_notifiers()  # config errors first, then rule files
     ruleset = app.load_rules()
