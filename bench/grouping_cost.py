@@ -191,8 +191,9 @@ def write_docs(results: list[dict], path: Path) -> None:
         "",
         f"Measured with `{COMMAND}` (SQLite, one transaction per article as in the pipeline). "
         f"Synthetic articles at {PER_DAY} a day, so the {QUIET_PERIOD.days}-day quiet period always holds "
-        f"about {PER_DAY * QUIET_PERIOD.days} recent articles; the story step timed: document frequencies → "
-        "profile → candidates → decision → index update. Median over "
+        f"about {PER_DAY * QUIET_PERIOD.days} recent articles; the story step timed: document frequencies "
+        "(counted, returned as they were before the article) → profile → candidates → decision → index update. "
+        "Median over "
         f"{TIMED} new articles (half continue recent stories, half start new ones), median of {REPEATS} runs.",
         "",
         "| stored articles | stories | index rows (story_terms) | ms per article (median) | runs (ms) "
@@ -216,7 +217,7 @@ def write_docs(results: list[dict], path: Path) -> None:
         "left out; `bench/story_grouping.py` reports the whole pipeline per article on real news.",
         "",
     ]
-    section = "\n".join(lines)
+    section = "\n".join(lines) + "\n"  # a blank line before the next section
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
     start = text.find(lines[0])
     if start == -1:
