@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="newsmon-sample-") as tmp:
         shutil.copyfile(args.history, f"{tmp}/newsmon.db")
         db = Database(f"sqlite:///{tmp}/newsmon.db")
+        db.ensure_schema()  # the checkout's own schema (a history from a newer one cannot run on older code)
         with db.session() as session:
             feed_id = session.scalar(select(m.Feed.id))
             clock = [session.scalar(select(func.max(m.Article.published_at))) + timedelta(hours=1)]

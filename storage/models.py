@@ -168,7 +168,7 @@ class Article(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     text: Mapped[str] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))  # compared with the previous version's, not searched
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
     # For version 2+: what changed since the previous version, sentence by sentence, and what
     # kind of edit it was (monitor/revisions.py). Cosmetic edits are recorded here only.

@@ -20,21 +20,24 @@ def test_sqlite_file_and_folder_are_created(tmp_path):
 
 def test_the_migrations_build_the_indexes_the_models_declare_and_go_back_down(db):
     """Every index of the models exists after upgrade (with its columns), so the hot
-    look-ups run on what the code was written for; and the last migration goes down and up."""
+    look-ups run on what the code was written for, and no other: an index nothing reads still
+    costs every insert. The last migration goes down and up."""
     from alembic import command
 
     from storage.models import Base
 
     inspector = inspect(db.engine)
     for table in Base.metadata.sorted_tables:
-        built = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes(table.name)}
-        for index in table.indexes:
-            assert built.get(index.name) == [c.name for c in index.columns], (table.name, index.name)
+        built = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes(table.name)
+                 if not ix.get("duplicates_constraint")}
+        declared = {index.name: [c.name for c in index.columns] for index in table.indexes}
+        assert built == declared, table.name
     config = db._alembic_config()
     command.downgrade(config, "-1")
-    assert "ix_story_terms_actors" not in {ix["name"] for ix in inspect(db.engine).get_indexes("story_terms")}
+    assert "ix_articles_content_hash" in {ix["name"] for ix in inspect(db.engine).get_indexes("articles")}
     db.upgrade()
     assert db.current_revision() == db.head_revision()
+    assert "ix_articles_content_hash" not in {ix["name"] for ix in inspect(db.engine).get_indexes("articles")}
 
 
 def test_core_actors_are_read_through_the_partial_index_of_actor_rows(tmp_path):
