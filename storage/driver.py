@@ -120,6 +120,13 @@ def values(connection: Connection, head: str, row: str, tail: str, rows: Iterabl
     return out
 
 
+def executemany_sql(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows (values already processed) through `sql`, written with one `?` per parameter, as
+    the driver's executemany."""
+    if rows:
+        connection.exec_driver_sql(_in_paramstyle(sql, connection.dialect.paramstyle), list(rows))
+
+
 def query(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[tuple]:
     """The rows of `sql`: each `?` takes one of `parameters` (already processed), each `[?]` a
     non-empty list of them."""

@@ -3,7 +3,8 @@
 story_terms holds, per (term, story), the summed weight of the term over the story's article
 vectors and when an article last added to it; rows "h:<name>" count how many of the story's
 articles have <name> as an actor (not part of the vector). term_stats counts, per term, the
-articles that used it, plus one row (DOCUMENTS) counting all articles.
+articles that used it, plus one row (`#documents`) counting all articles; the counts are kept
+in the process and written once a transaction (storage/document_counts.py).
 
 Look-ups never scan all stories: candidates come from the postings of the article's own
 terms, read through the (term, last_seen) index — recent postings for active stories, the
@@ -17,14 +18,13 @@ from dataclasses import replace
 from datetime import datetime
 from functools import cache, lru_cache
 
-from sqlalchemy import Update, bindparam, func, insert, select, update
+from sqlalchemy import Update, bindparam, func, insert, update
 from sqlalchemy.orm import Session
 
 from monitor.stories import ACTOR, CORE_SHARE, REVIVE, SAME_STORY, Candidate, Profile, query_terms
-from storage import driver
-from storage.models import ACTOR_ROWS, Story, StoryTerm, TermStat
+from storage import document_counts, driver
+from storage.models import ACTOR_ROWS, Story, StoryTerm
 
-DOCUMENTS = "#documents"  # term_stats row that counts articles (no term starts with "#")
 CANDIDATES = 20  # active stories considered per article: those sharing the most terms
 REVIVAL_TERMS = 5  # the first of the article's look-up terms (its rarest) used for dormant stories …
 REVIVAL_POSTINGS = 10  # … reading at most this many older postings of each
@@ -32,33 +32,20 @@ REVIVAL_POSTINGS = 10  # … reading at most this many older postings of each
 
 def document_frequencies(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
     """How many articles used each of `terms` (those no article used are left out), and how
-    many articles there are."""
-    dfs = dict(session.connection().execute(_DFS, {"terms": [*terms, DOCUMENTS]}).all())
-    return dfs, dfs.pop(DOCUMENTS, 0)
+    many articles there are (storage/document_counts.py)."""
+    return document_counts.read(session, terms)
 
 
 def count_document(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
     """One more article uses each of `terms`. Returns what document_frequencies would have
-    returned just before: the counts an article's own IDF weights are computed from.
-
-    One statement (an upsert that returns the new counts) instead of a read and a write of
-    the same rows, and safe with several writers: the counts are added in SQL, and the rows
-    are locked in term order, so two PostgreSQL workers wait for each other instead of
-    deadlocking."""
-    ordered = sorted({*terms, DOCUMENTS})
-    counted = dict(driver.values(session.connection(), _COUNT_HEAD, "(?, 1)", _COUNT_TAIL, [(t,) for t in ordered]))
-    documents = counted.pop(DOCUMENTS) - 1
-    return {term: df - 1 for term, df in counted.items() if df > 1}, documents
-
-
-_COUNT_HEAD = f"INSERT INTO {TermStat.__tablename__} (term, df) VALUES "
-_COUNT_TAIL = f" ON CONFLICT (term) DO UPDATE SET df = {TermStat.__tablename__}.df + 1 RETURNING term, df"
+    returned just before: the counts an article's own IDF weights are computed from. The
+    counts are kept in the process and written when the session commits
+    (storage/document_counts.py)."""
+    return document_counts.count(session, terms)
 
 
 # The look-ups below run for every article: built once, with parameters, and run through the
 # connection (Core rows, no ORM), so an article pays for the query and not for building it.
-_TERMS = bindparam("terms", expanding=True)
-_DFS = select(TermStat.term, TermStat.df).where(TermStat.term.in_(_TERMS))
 
 # The look-ups of `candidates`, run for every article: SQL both SQLite and PostgreSQL accept,
 # handed to the driver (storage/driver.py: `[?]` is an IN list). Core's handling of their IN
