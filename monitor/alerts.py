@@ -136,8 +136,7 @@ def enqueue_many(
     kind of subject, not one per development."""
     now = now or utcnow()
     connection = session.connection()
-    process = driver.processor(Alert.__table__.c.created_at, connection.dialect)
-    stamp = process(now) if process is not None else now
+    stamp = driver.bound(Alert.__table__.c.created_at, connection.dialect, now)
     rows: dict[str, list[tuple]] = {"development_id": [], "feed_event_id": []}
     for view in views:
         subject = "feed_event_id" if isinstance(view, FeedEventView) else "development_id"

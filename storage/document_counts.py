@@ -53,16 +53,16 @@ _KEPT: WeakKeyDictionary[Engine, _Kept] = WeakKeyDictionary()
 def read(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
     """The document frequencies of `terms` (terms no article used left out) and the number of
     articles, this transaction's own counts included."""
-    kept = _kept(session, terms)
-    return {t: kept.dfs[t] for t in set(terms) if kept.dfs[t] > 0}, kept.documents or 0
+    kept, unique = _kept(session, terms)
+    return {t: kept.dfs[t] for t in unique if kept.dfs[t] > 0}, kept.documents or 0
 
 
 def count(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
     """One more article uses each of `terms` (written when the session commits). Returns what
     `read` gave just before: the counts the article's own IDF weights are computed from."""
-    before, documents = read(session, terms)
-    kept = _KEPT[session.connection().engine]
-    unique = set(terms)
+    kept, unique = _kept(session, terms)
+    before = {t: kept.dfs[t] for t in unique if kept.dfs[t] > 0}
+    documents = kept.documents or 0
     for term in unique:
         kept.dfs[term] += 1
     kept.documents = documents + 1
@@ -72,8 +72,9 @@ def count(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
     return before, documents
 
 
-def _kept(session: Session, terms: list[str]) -> _Kept:
-    """The kept counts, right for this transaction and holding every one of `terms`."""
+def _kept(session: Session, terms: list[str]) -> tuple[_Kept, set[str]]:
+    """The kept counts, right for this transaction and holding every one of `terms`; and the
+    terms without repeats."""
     connection = session.connection()
     kept = _KEPT.setdefault(connection.engine, _Kept())
     if _PENDING not in session.info:  # the transaction's first use: are the kept counts still right?
@@ -83,12 +84,13 @@ def _kept(session: Session, terms: list[str]) -> _Kept:
         if documents != kept.documents or len(kept.dfs) > MAX_TERMS:
             kept.drop()
             kept.documents = documents
-    missing = [t for t in set(terms) if t not in kept.dfs]
+    unique = set(terms)
+    missing = [t for t in unique if t not in kept.dfs]
     if missing:
         found = dict(connection.execute(_READ, {"terms": missing}).all())
         for term in missing:
             kept.dfs[term] = found.get(term, 0)
-    return kept
+    return kept, unique
 
 
 def _write(session: Session) -> None:

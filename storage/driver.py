@@ -82,14 +82,20 @@ def executemany(connection: Connection, statement: Executable, rows: Sequence[Ma
 
 
 @lru_cache(maxsize=64)
-def processor(column: Column, dialect: Dialect) -> Processor:
+def _column_processor(column: Column, dialect: Dialect) -> Processor:
     """What SQLAlchemy applies to a value bound to `column` (None: the driver takes it as is)."""
     return _processor(column.type, dialect)
 
 
+def bound(column: Column, dialect: Dialect, value: Any) -> Any:
+    """`value` as SQLAlchemy would bind it to `column` (a datetime on SQLite is text)."""
+    process = _column_processor(column, dialect)
+    return value if process is None or value is None else process(value)
+
+
 @lru_cache(maxsize=64)
 def _row_processors(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[Processor, ...]:
-    return tuple(processor(table.c[name], dialect) for name in columns)
+    return tuple(_column_processor(table.c[name], dialect) for name in columns)
 
 
 def processed(table: Table, columns: tuple[str, ...], dialect: Dialect, rows: Iterable[Sequence[Any]]) -> list[tuple]:

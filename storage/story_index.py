@@ -44,9 +44,6 @@ def count_document(session: Session, terms: list[str]) -> tuple[dict[str, int], 
     return document_counts.count(session, terms)
 
 
-# The look-ups below run for every article: built once, with parameters, and run through the
-# connection (Core rows, no ORM), so an article pays for the query and not for building it.
-
 # The look-ups of `candidates`, run for every article: SQL both SQLite and PostgreSQL accept,
 # handed to the driver (storage/driver.py: `[?]` is an IN list). Core's handling of their IN
 # lists cost more than the look-ups themselves.
@@ -83,8 +80,7 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     if not terms:
         return []
     connection = session.connection()
-    process = driver.processor(StoryTerm.__table__.c.last_seen, connection.dialect)
-    since_value = process(since) if process is not None else since
+    since_value = driver.bound(StoryTerm.__table__.c.last_seen, connection.dialect, since)
     active = [row[0] for row in driver.query(connection, _ACTIVE, [terms, since_value])]
     rarest = terms[:REVIVAL_TERMS]
     dormant = [row[0] for row in driver.query(connection, _dormant(len(rarest)),
@@ -148,8 +144,7 @@ def add_to_story(session: Session, story_id: int, profile: Profile, published: d
     wanted = {**profile.vector, **dict.fromkeys(actor_rows, 1.0)}
     connection = session.connection()
     dialect = connection.dialect
-    seen = driver.processor(StoryTerm.__table__.c.last_seen, dialect)
-    published_value = seen(published) if seen is not None else published
+    published_value = driver.bound(StoryTerm.__table__.c.last_seen, dialect, published)
     # In term order, as count_document, for the same reason.
     rows = [(term, story_id, wanted[term], published_value) for term in sorted(wanted)]
     delta = 0.0
