@@ -41,10 +41,12 @@ class _Kept:
     def __init__(self) -> None:
         self.dfs: dict[str, int] = {}  # term → articles using it, this transaction's included
         self.documents: int | None = None  # articles counted, as this process last saw them
+        self.generation = 0  # one more each time the counts are dropped
 
     def drop(self) -> None:
         self.dfs.clear()
         self.documents = None
+        self.generation += 1
 
 
 _KEPT: WeakKeyDictionary[Engine, _Kept] = WeakKeyDictionary()
@@ -70,6 +72,15 @@ def count(session: Session, terms: list[str]) -> tuple[dict[str, int], int]:
     pending.update(unique)
     pending[DOCUMENTS] += 1
     return before, documents
+
+
+def generation(session: Session) -> int:
+    """Checks, once a transaction, that nobody else counted articles since this process last
+    did (as every read and count does); returns a number that changes whenever that check, or
+    a rollback, dropped what the process kept. What else a process keeps of the index
+    (storage/active_stories.py) is right as long as this number stays the same: every writer
+    of the index counts its articles in the same transaction."""
+    return _kept(session, [])[0].generation
 
 
 def _kept(session: Session, terms: list[str]) -> tuple[_Kept, set[str]]:

@@ -22,7 +22,7 @@ from sqlalchemy import Update, bindparam, func, insert, update
 from sqlalchemy.orm import Session
 
 from monitor.stories import ACTOR, CORE_SHARE, REVIVE, SAME_STORY, Candidate, Profile, query_terms
-from storage import document_counts, driver
+from storage import active_stories, document_counts, driver
 from storage.models import ACTOR_ROWS, Story, StoryTerm
 
 CANDIDATES = 20  # active stories considered per article: those sharing the most terms
@@ -75,13 +75,15 @@ def _dormant(n_terms: int) -> str:
 
 def candidates(session: Session, profile: Profile, since: datetime) -> list[Candidate]:
     """Stories sharing the article's terms: active since `since`, or dormant but recent in
-    the postings of its rarest terms."""
+    the postings of its rarest terms. The active ones, and what the decision needs of them,
+    come from what the process holds (storage/active_stories.py); the rest from the index."""
     terms = query_terms(profile)
     if not terms:
         return []
     connection = session.connection()
     since_value = driver.bound(StoryTerm.__table__.c.last_seen, connection.dialect, since)
-    active = [row[0] for row in driver.query(connection, _ACTIVE, [terms, since_value])]
+    held = active_stories.held(session, since)
+    active = held.active(terms, since_value, CANDIDATES)
     rarest = terms[:REVIVAL_TERMS]
     dormant = [row[0] for row in driver.query(connection, _dormant(len(rarest)),
                                               [value for term in rarest for value in (term, since_value)])]
@@ -89,15 +91,26 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     if not story_ids:
         return []
 
-    stories = {row[0]: row for row in driver.query(connection, _STORY_ROWS, [since_value, story_ids])}
+    # Each once, as an IN list takes them (an actor's name is often a vector term too).
+    wanted = list(dict.fromkeys([*profile.vector, *profile.actors, *(ACTOR + name for name in profile.actors)]))
+    stories: dict[int, tuple] = {}
+    shared: list[tuple[int, str, float]] = []
+    unheld = [sid for sid in story_ids if sid not in held.stories]
+    for sid in story_ids:
+        story = held.stories.get(sid)
+        if story is not None:
+            stories[sid] = (sid, story.mass, story.articles, story.last_seen < since_value, story.latest_year)
+            shared += [(sid, term, story.terms[term][0]) for term in wanted if term in story.terms]
+    if unheld:
+        stories.update((row[0], row) for row in driver.query(connection, _STORY_ROWS, [since_value, unheld]))
+        shared += driver.query(connection, _SHARED, [unheld, wanted])
+
     dots: dict[int, float] = dict.fromkeys(story_ids, 0.0)
     known: dict[int, set[str]] = {sid: set() for sid in story_ids}
     has_lead: set[int] = set()
     names: dict[int, set[str]] = {sid: set() for sid in story_ids}
     top: dict[int, tuple[float, str]] = {}
-    actor_rows = [ACTOR + name for name in profile.actors]
-    for story_id, term, weight in driver.query(
-            connection, _SHARED, [story_ids, [*profile.vector, *profile.actors, *actor_rows]]):
+    for story_id, term, weight in shared:
         if term in profile.vector:
             part = profile.vector[term] * weight
             dots[story_id] += part
@@ -122,15 +135,24 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
     if not close:
         return found
     actors: dict[int, dict[str, float]] = {sid: {} for sid in close}
-    for story_id, term, weight in driver.query(connection, _CORE_ACTORS, [close]):
-        actors[story_id][term.removeprefix(ACTOR)] = weight
+    for sid in close:
+        story = held.stories.get(sid)
+        if story is not None:
+            floor = story.articles * CORE_SHARE
+            actors[sid] = {name: weight for name, weight in story.actors.items() if weight >= floor}
+    unheld = [sid for sid in close if sid not in held.stories]
+    if unheld:
+        for story_id, term, weight in driver.query(connection, _CORE_ACTORS, [unheld]):
+            actors[story_id][term.removeprefix(ACTOR)] = weight
     return [replace(c, actors=actors[c.story_id]) if c.story_id in actors else c for c in found]
 
 
 def new_story(session: Session, title: str, published: datetime) -> int:
     """A story for an article that joins none (its vector comes with add_to_story)."""
-    return session.connection().execute(_NEW_STORY, {"title": title, "first_seen": published,
-                                                     "last_seen": published}).scalar_one()
+    story_id = session.connection().execute(_NEW_STORY, {"title": title, "first_seen": published,
+                                                         "last_seen": published}).scalar_one()
+    active_stories.new_story(session, story_id, published)
+    return story_id
 
 
 def add_to_story(session: Session, story_id: int, profile: Profile, published: datetime) -> str:
@@ -148,13 +170,20 @@ def add_to_story(session: Session, story_id: int, profile: Profile, published: d
     # In term order, as count_document, for the same reason.
     rows = [(term, story_id, wanted[term], published_value) for term in sorted(wanted)]
     delta = 0.0
-    for term, new in driver.values(connection, _ADD_HEAD, "(?, ?, ?, ?)", _add_tail(dialect.name), rows):
+    weights = driver.values(connection, _ADD_HEAD, "(?, ?, ?, ?)", _add_tail(dialect.name), rows)
+    for term, new in weights:
         if term not in actor_rows:
             added = wanted[term]
             delta += new * new - (new - added) ** 2  # (old + w)² − old², old = new − w
-    return connection.execute(_update_story(dialect.name), {
+    title = connection.execute(_update_story(dialect.name), {
         "story": story_id, "published": published, "delta": delta, "latest": profile.latest,
     }).scalar_one()
+    held, _story = active_stories.story(session, story_id)
+    if held is not None:
+        held.apply(story_id, weights, published_value, profile.latest, delta)
+    else:
+        active_stories.hold_if_active(session, story_id)
+    return title
 
 
 _ADD_HEAD = f"INSERT INTO {StoryTerm.__tablename__} (term, story_id, weight, last_seen) VALUES "
