@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from types import SimpleNamespace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,10 +40,11 @@ def load_development_views(session: Session, development_ids: Iterable[int]) -> 
             for development, story_title, source, article_url, article_title in rows}
 
 
-def development_view(development: Development, story_title: str, source: str, article_url: str | None,
-                     article_title: str, sources: tuple[SourceRef, ...]) -> DevelopmentView:
+def development_view(development: Development | SimpleNamespace, story_title: str, source: str,
+                     article_url: str | None, article_title: str, sources: tuple[SourceRef, ...]) -> DevelopmentView:
     """The view of a development whose story and article are at hand (the pipeline has them
-    in memory when it stores one, and need not read them back)."""
+    in memory when it stores one, and need not read them back): a Development, or the row
+    the pipeline just wrote, with the same attributes."""
     return DevelopmentView(
         id=development.id,
         story_id=development.story_id,
