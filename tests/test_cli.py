@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,39 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path, toml, expected):
 def test_db_upgrade_reports_the_revision(workdir):
     result = newsmon("--config", "newsmon.toml", "db", "upgrade", cwd=workdir)
     assert result.returncode == 0 and "revision" in result.stdout
+
+
+def test_db_vacuum_gives_back_free_space_and_keeps_every_story(workdir):
+    assert newsmon("--config", "newsmon.toml", "run", "--once", cwd=workdir).returncode == 0
+    stories = newsmon("--config", "newsmon.toml", "stories", "list", "--json", cwd=workdir).stdout
+    path = workdir / "data" / "newsmon.db"
+    with sqlite3.connect(path) as connection:  # a table that came and went: its pages are free
+        connection.execute("CREATE TABLE scratch (x TEXT)")
+        connection.executemany("INSERT INTO scratch VALUES (?)", [("x" * 1000,)] * 2000)
+        connection.commit()
+        connection.execute("DROP TABLE scratch")
+        connection.commit()
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = path.stat().st_size
+    result = newsmon("--config", "newsmon.toml", "db", "vacuum", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "vacuumed" in result.stdout and "MB" in result.stdout
+    assert path.stat().st_size < before - 1_000_000
+    assert newsmon("--config", "newsmon.toml", "stories", "list", "--json", cwd=workdir).stdout == stories
+
+
+def test_db_vacuum_on_postgresql(request):
+    from conftest import _pg_database
+
+    database = _pg_database(request.getfixturevalue("pg_schema"))
+    database.upgrade()
+    reltuples = ("SELECT reltuples FROM pg_class WHERE relname = 'story_terms' "
+                 "AND relnamespace = current_schema()::regnamespace")
+    try:
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql(reltuples).scalar_one() == -1  # never analysed
+        database.vacuum()  # VACUUM cannot run in a transaction block: this one runs outside any
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql(reltuples).scalar_one() == 0  # analysed: empty
+    finally:
+        database.dispose()
