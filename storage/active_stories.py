@@ -164,13 +164,12 @@ def new_story(session: Session, story_id: int, published: datetime) -> None:
         kept.add(story_id, HeldStory(mass=0.0, articles=0, last_seen=published_value, latest_year=None))
 
 
-def story(session: Session, story_id: int) -> tuple[Held, HeldStory] | tuple[None, None]:
-    """The held story, if it is held and what is held is right for this transaction."""
+def holding(session: Session, story_id: int) -> Held | None:
+    """What is held, if it holds the story and is right for this transaction."""
     kept = _HELD.get(session.connection().engine)
-    if kept is None or kept.generation != document_counts.generation(session):
-        return None, None
-    found = kept.stories.get(story_id)
-    return (kept, found) if found is not None else (None, None)
+    if kept is None or story_id not in kept.stories or kept.generation != document_counts.generation(session):
+        return None
+    return kept
 
 
 def hold_if_active(session: Session, story_id: int) -> None:

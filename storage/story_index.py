@@ -178,7 +178,7 @@ def add_to_story(session: Session, story_id: int, profile: Profile, published: d
     title = connection.execute(_update_story(dialect.name), {
         "story": story_id, "published": published, "delta": delta, "latest": profile.latest,
     }).scalar_one()
-    held, _story = active_stories.story(session, story_id)
+    held = active_stories.holding(session, story_id)
     if held is not None:
         held.apply(story_id, weights, published_value, profile.latest, delta)
     else:
