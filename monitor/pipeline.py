@@ -150,8 +150,9 @@ def _stored(id_: int, values: dict) -> SimpleNamespace:
 def _store_findings(session: Session, story_id: int, article: SimpleNamespace, findings: list[Finding],
                     now: datetime) -> list[SimpleNamespace]:
     """The findings as development rows, in one INSERT … RETURNING through the driver;
-    returned with their ids (`_stored`), for the claims, sources and alerts. RETURNING's rows come in no promised order: each row carries its position in
-    `_sentinel`, and the ids are matched back by it."""
+    returned with their ids (`_stored`), for the claims, sources and alerts. RETURNING's
+    rows come in no promised order: each row carries its position in `_sentinel`, and the
+    ids are matched back by it."""
     if not findings:
         return []
     values = [

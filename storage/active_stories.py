@@ -30,10 +30,10 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from monitor.stories import ACTOR
 from storage import document_counts, driver
 from storage.models import Story
 
-ACTOR = "h:"  # monitor/stories.py ACTOR: the rows counting a story's actors
 # How far the look-back may move before stories that fell out of it are let go: evicting is a
 # pass over every held story, so not for every article.
 EVICT_AFTER = timedelta(days=1)
@@ -74,7 +74,7 @@ class Held:
 
     def active(self, terms: list[str], since: Any, limit: int) -> list[int]:
         """The `limit` stories with the most of `terms` used since `since` (bound), most
-        first, newest first among equals: what `story_index._ACTIVE` selects."""
+        first, newest first among equals (as a GROUP BY story ORDER BY count would)."""
         counts: Counter[int] = Counter()
         for term in terms:
             for story_id in self.by_term.get(term, ()):
@@ -155,28 +155,31 @@ def _load(connection, kept: Held, rows: list[tuple]) -> None:
         kept.add(story_id, story)
 
 
+def _current(session: Session) -> Held | None:
+    """What is held for the session's database, if anything is and it is right for this
+    transaction."""
+    kept = _HELD.get(session.connection().engine)
+    return kept if kept is not None and kept.generation == document_counts.generation(session) else None
+
+
 def new_story(session: Session, story_id: int, published: datetime) -> None:
     """A story this process just opened, held if it is within the look-back."""
-    kept = _HELD.get(session.connection().engine)
-    if kept is not None and kept.floor is not None and published >= kept.floor \
-            and kept.generation == document_counts.generation(session):
+    kept = _current(session)
+    if kept is not None and kept.floor is not None and published >= kept.floor:
         published_value = driver.bound(Story.__table__.c.last_seen, session.connection().dialect, published)
         kept.add(story_id, HeldStory(mass=0.0, articles=0, last_seen=published_value, latest_year=None))
 
 
 def holding(session: Session, story_id: int) -> Held | None:
     """What is held, if it holds the story and is right for this transaction."""
-    kept = _HELD.get(session.connection().engine)
-    if kept is None or story_id not in kept.stories or kept.generation != document_counts.generation(session):
-        return None
-    return kept
+    kept = _current(session)
+    return kept if kept is not None and story_id in kept.stories else None
 
 
 def hold_if_active(session: Session, story_id: int) -> None:
     """After a story not held took an article: held from now on if that made it active."""
-    kept = _HELD.get(session.connection().engine)
-    if kept is None or kept.floor is None or story_id in kept.stories \
-            or kept.generation != document_counts.generation(session):
+    kept = _current(session)
+    if kept is None or kept.floor is None or story_id in kept.stories:
         return
     connection = session.connection()
     floor = driver.bound(Story.__table__.c.last_seen, connection.dialect, kept.floor)

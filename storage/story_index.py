@@ -7,9 +7,10 @@ articles that used it, plus one row (`#documents`) counting all articles; the co
 in the process and written once a transaction (storage/document_counts.py).
 
 Look-ups never scan all stories: candidates come from the postings of the article's own
-terms, read through the (term, last_seen) index — recent postings for active stories, the
-newest few older postings of the article's rarest terms for dormant ones. Their cost follows
-how many stories were active in the quiet period, not how many were ever stored.
+terms — those of active stories from what the process holds (storage/active_stories.py),
+the newest few older postings of the article's rarest terms, read through the (term,
+last_seen) index, for dormant ones. Their cost follows how many stories were active in the
+quiet period, not how many were ever stored.
 """
 
 from __future__ import annotations
@@ -44,13 +45,10 @@ def count_document(session: Session, terms: list[str]) -> tuple[dict[str, int], 
     return document_counts.count(session, terms)
 
 
-# The look-ups of `candidates`, run for every article: SQL both SQLite and PostgreSQL accept,
+# The look-ups of `candidates` for stories the process does not hold (dormant ones): SQL both
+# SQLite and PostgreSQL accept,
 # handed to the driver (storage/driver.py: `[?]` is an IN list). Core's handling of their IN
 # lists cost more than the look-ups themselves.
-_ACTIVE = (
-    f"SELECT story_id FROM story_terms WHERE term IN [?] AND last_seen >= ? "
-    f"GROUP BY story_id ORDER BY count(*) DESC, story_id DESC LIMIT {CANDIDATES}"
-)
 # Whether a story is dormant is computed in SQL: no datetime comes back to convert.
 _STORY_ROWS = ("SELECT id, term_mass, article_count, last_seen < ?, latest_year "
                "FROM stories WHERE id IN [?]")
