@@ -1,7 +1,7 @@
 """The active stories' index rows, kept in the process.
 
 Every article looks its candidate stories up among those active in the quiet period: which
-share its rarest terms (the postings of ten terms in the (term, last_seen) index), their
+share its rarest terms (the postings of ten terms), their
 rows, their weights for its vector's terms, their core actors. Four look-ups of scattered
 rows of the two largest tables, whose cost grew with the history as their B-trees outgrew
 SQLite's page cache. The active stories are few (those an article joined within the quiet

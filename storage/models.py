@@ -138,7 +138,6 @@ class StoryTerm(Base):
 
     __table_args__ = (
         Index("ix_story_terms_story", "story_id"),
-        Index("ix_story_terms_term_recent", "term", "last_seen"),
         # Only the actor rows: a story's core actors are read without its thousands of terms.
         Index("ix_story_terms_actors", "story_id", sqlite_where=ACTOR_ROWS, postgresql_where=ACTOR_ROWS),
     )

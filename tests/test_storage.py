@@ -34,10 +34,28 @@ def test_the_migrations_build_the_indexes_the_models_declare_and_go_back_down(db
         assert built == declared, table.name
     config = db._alembic_config()
     command.downgrade(config, "-1")
-    assert "ix_articles_content_hash" in {ix["name"] for ix in inspect(db.engine).get_indexes("articles")}
+    assert "ix_story_terms_term_recent" in {ix["name"] for ix in inspect(db.engine).get_indexes("story_terms")}
     db.upgrade()
     assert db.current_revision() == db.head_revision()
-    assert "ix_articles_content_hash" not in {ix["name"] for ix in inspect(db.engine).get_indexes("articles")}
+    assert "ix_story_terms_term_recent" not in {ix["name"] for ix in inspect(db.engine).get_indexes("story_terms")}
+
+
+def test_dormant_stories_are_read_newest_first_from_the_primary_key_without_sorting(tmp_path):
+    """The dormant look-up walks each term's postings backwards in the primary key and stops
+    at its limit: no sort of all a term's postings, no scan of the stories table."""
+    from storage import story_index
+
+    database = Database(f"sqlite:///{tmp_path / 'n.db'}")
+    database.upgrade()
+    try:
+        with database.engine.connect() as connection:
+            plan = [row[-1] for row in connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + story_index._dormant(2), ("a", "2026-01-01", "b", "2026-01-01"))]
+        assert sum("sqlite_autoindex_story_terms_1 (term=?)" in step for step in plan) == 2, plan
+        assert sum("stories USING INTEGER PRIMARY KEY" in step for step in plan) == 2, plan
+        assert not any("TEMP B-TREE" in step or step.startswith("SCAN stories") for step in plan), plan
+    finally:
+        database.dispose()
 
 
 def test_core_actors_are_read_through_the_partial_index_of_actor_rows(tmp_path):
