@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,7 +38,13 @@ class Database:
         path = self.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, future=True)
+        # Last in, first out: the connection used last is used next. A SQLite connection's page
+        # cache is dropped whenever another connection wrote, and the default (first in, first
+        # out) hands a daemon that once had two sessions open each connection in turn. (An
+        # in-memory SQLite database has one connection a thread, and no such pool.)
+        parsed = make_url(url)
+        in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+        self.engine: Engine = create_engine(url, future=True, **({} if in_memory else {"pool_use_lifo": True}))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -77,3 +77,25 @@ def test_core_actors_are_read_through_the_partial_index_of_actor_rows(tmp_path):
         assert "ix_story_terms_actors" in plan, plan
     finally:
         database.dispose()
+
+
+def test_after_two_sessions_at_once_the_last_used_connection_serves_the_next_ones(tmp_path):
+    """A SQLite connection keeps its page cache only while no other connection writes: once
+    the pool holds two connections, one session after another must keep getting the same one
+    (the last used), not each in turn."""
+    from sqlalchemy import text
+
+    database = Database(f"sqlite:///{tmp_path / 'n.db'}")
+    database.upgrade()
+    try:
+        with database.session() as first, database.session() as second:  # the pool now holds two
+            assert first.connection().connection.dbapi_connection is not \
+                second.connection().connection.dbapi_connection
+        used = []
+        for _ in range(4):
+            with database.session() as session:
+                session.execute(text("SELECT 1"))
+                used.append(session.connection().connection.dbapi_connection)
+        assert all(connection is used[0] for connection in used)
+    finally:
+        database.dispose()
