@@ -26,7 +26,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     # 32 MB of page cache instead of SQLite's 2 MB: a 100 000-article history's indexes are
     # read and dirtied at scattered pages, and at 2 MB most of them were read again from the
-    # OS and dirty ones spilled to the WAL before commit (2.5x the reads, 1.3x the writes;
+    # OS and dirty ones spilled to the WAL before commit (3.5x the reads, 1.3x the writes;
     # docs/benchmarks.md). The cache fills only as pages are read.
     cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
