@@ -263,19 +263,28 @@ NOTES = [
 ]
 
 
+# Ends the part of the section a run rewrites: what follows it (earlier runs, what each
+# session changed and measured, written by hand) is kept.
+LATEST_END = "<!-- bench/throughput.py rewrites the section down to here -->"
+
+
 def write_docs(results: list[dict], path: Path, notes: list[str] = NOTES) -> None:
     sizes = [r["stored"] for r in results]
     command = COMMAND if sizes == list(SIZES) else f"{COMMAND} --sizes {' '.join(map(str, sizes))}"
     lines = [HEADING, "", f"Measured with `{command}` (method: the script's docstring).", "", *table(results), "",
-             *verdict(results), "", *notes]
+             *verdict(results), "", *notes, LATEST_END]
     section = "\n".join(lines).rstrip("\n") + "\n"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
     start = text.find(HEADING)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
+        marker = text.find(LATEST_END, start)
         following = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("" if following == -1 else "\n" + text[following + 1:])
+        if marker != -1 and (following == -1 or marker < following):
+            text = text[:start] + section + text[marker + len(LATEST_END) + 1:]
+        else:
+            text = text[:start] + section + ("" if following == -1 else "\n" + text[following + 1:])
     path.write_text(text, encoding="utf-8")
 
 
