@@ -42,8 +42,7 @@ class Database:
         # cache is dropped whenever another connection wrote, and the default (first in, first
         # out) hands a daemon that once had two sessions open each connection in turn. (An
         # in-memory SQLite database has one connection a thread, and no such pool.)
-        parsed = make_url(url)
-        in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+        in_memory = path is None and make_url(url).get_backend_name() == "sqlite"
         self.engine: Engine = create_engine(url, future=True, **({} if in_memory else {"pool_use_lifo": True}))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -51,10 +50,10 @@ class Database:
 
     def sqlite_path(self) -> Path | None:
         """The file of an SQLite database (None for PostgreSQL or an in-memory one)."""
-        if not self.url.startswith("sqlite"):
+        url = make_url(self.url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
             return None
-        path = self.url.split("///", 1)[-1]
-        return Path(path) if path and path != ":memory:" else None
+        return Path(url.database)
 
     @property
     def dialect(self) -> str:
