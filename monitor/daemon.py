@@ -129,6 +129,11 @@ class Daemon:
     async def _flush(self, wait: bool = True) -> None:
         try:
             await self._poller.flush(wait)
+        except asyncio.CancelledError:
+            if not self.stop.is_set():
+                raise
+            # Stopping: the scheduler's shutdown cancelled this tick mid-write. The write goes
+            # on, and the stop's own flush waits for it.
         except Exception:  # their leases expire, and they are polled again: nothing is lost
             log.exception("could not record the unchanged feeds; they will be polled again after %gs", LEASE)
 

@@ -371,6 +371,7 @@ class Poller:
         self._slots = asyncio.Semaphore(2 * settings.fetch_concurrency)
         self._store = asyncio.Lock()
         self._unchanged: list[dict] = []
+        self._writing: asyncio.Future | None = None  # a flush's write, while it runs
         self.should_stop: Callable[[], bool] | None = None
         self.embedder = None
         if settings.semantic_matching:
@@ -405,10 +406,18 @@ class Poller:
         feed is being stored (the daemon's tick must not wait for a long feed)."""
         if not wait and self._store.locked() and len(self._unchanged) < self.UNCHANGED_BATCH:
             return
+        if wait and self._writing is not None:
+            # A write whose flush was cancelled (the daemon's tick, when it stops) went on in
+            # its thread: wait for it, and raise its error here if it had one.
+            writing, self._writing = self._writing, None
+            await writing
         rows, self._unchanged = self._unchanged, []
         if rows:
             async with self._store:
-                await asyncio.to_thread(record_unchanged, self.db, rows)
+                # Shielded: the rows are taken, so cancelling the caller must not orphan them.
+                self._writing = asyncio.ensure_future(asyncio.to_thread(record_unchanged, self.db, rows))
+                await asyncio.shield(self._writing)
+                self._writing = None
 
 
 async def poll_once(db: Database, settings: Settings, ruleset: RuleSet, client=None) -> list[PollReport]:

@@ -295,3 +295,40 @@ def test_the_daemons_poller_claims_polls_and_batches_the_304s_of_healthy_feeds(h
         assert feed.last_polled_at == feed.last_success_at and feed.last_polled_at > start
         assert feed.next_poll_at > feed.last_polled_at and feed.etag == '"v2"'
     assert harness.count(m.Article) == 4  # two entries each, stored once
+
+
+def test_a_cancelled_flush_leaves_its_write_to_the_next_flush_instead_of_losing_sight_of_it(sqlite_db):
+    """The daemon's tick is cancelled when it stops, maybe while writing the unchanged feeds.
+    The rows it took are written all the same, and the stop's own flush returns only once they
+    are. (Another connection holds SQLite's write lock, so the write waits while it is cancelled.)"""
+    import sqlite3
+
+    from monitor.config import Settings
+
+    polling.sync_config_feeds(sqlite_db, [FeedConfig(url="http://127.0.0.1:9/feed")])
+    with sqlite_db.session() as session:
+        feed_id = session.scalar(select(m.Feed.id))
+    now = polling.utcnow()
+    row = {"b_id": feed_id, "b_now": now, "b_etag": '"v9"', "b_last_modified": None, "b_ttl": None,
+           "b_next": now + timedelta(hours=1)}
+    locker = sqlite3.connect(sqlite_db.sqlite_path(), isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN IMMEDIATE")
+
+    async def scenario():
+        poller = polling.Poller(sqlite_db, Settings(), None)
+        poller._unchanged.append(row)
+        tick = asyncio.create_task(poller.flush(wait=False))
+        await asyncio.sleep(0.2)  # the write has started, and waits for the lock
+        tick.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await tick
+        asyncio.get_running_loop().call_later(0.3, locker.execute, "COMMIT")
+        await poller.flush()  # the stop's flush
+        with sqlite_db.session() as session:  # before the loop ends (its end waits for threads)
+            feed = session.get_one(m.Feed, feed_id)
+            assert (feed.etag, feed.last_polled_at) == ('"v9"', now)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        locker.close()
