@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -178,8 +178,8 @@ def _headline_words(words: list[str]) -> bool:
     words = [w for w in words if len(w) > 3]
     if len(words) < 3:
         return False
-    shouting = sum(1 for w in words if w.isupper())
-    titled = sum(1 for w in words[1:] if w[0].isupper())
+    shouting = sum(map(str.isupper, words))
+    titled = sum([w[0].isupper() for w in words[1:]])
     return shouting >= 0.7 * len(words) or titled >= 0.6 * (len(words) - 1)
 
 
@@ -199,13 +199,16 @@ def _case_evidence(texts: list[str], headlines: dict[str, bool] | None = None) -
             headlines[text] = headline
         if headline:
             continue
-        # _key of a word without an apostrophe is the word in lower case; most texts have none.
-        key = _key if "'" in text or "’" in text else str.lower
-        for word in words[1:]:
-            if word[0].islower():
-                lower.append(key(word))
-            elif not word.isupper():
-                upper.append(key(word))
+        # _key of a word without an apostrophe is the word in lower case; most words have none.
+        # (Comprehensions: this runs for every word of every article.)
+        rest = words[1:]
+        if "'" in text or "’" in text:
+            lower += [_key(w) if "'" in w or "’" in w else w.lower() for w in rest if w[0].islower()]
+            upper += [_key(w) if "'" in w or "’" in w else w.lower() for w in rest
+                      if not w[0].islower() and not w.isupper()]
+        else:
+            lower += [w.lower() for w in rest if w[0].islower()]
+            upper += [w.lower() for w in rest if not w[0].islower() and not w.isupper()]
     return Counter(lower), Counter(upper)
 
 
@@ -244,24 +247,26 @@ def _recased(text: str, lower: Counter[str], upper: Counter[str], headline: bool
     return recased if changed else None
 
 
-def _weighted_terms(claim: Claim) -> dict[str, float]:
+def _weighted_terms(claim: Claim, years: list[str] | None = None) -> dict[str, float]:
     """A sentence's terms and their weights. A name and the same word in lower case are one
-    term ("Bush" / "bush"): what differs is how much it counts."""
+    term ("Bush" / "bush"): what differs is how much it counts. (`years`: the years its text
+    writes, if the caller has them.)"""
     out: dict[str, float] = {}
     for term in claim.terms:
-        if term.startswith("n:"):
+        # Tokens are "n:", "d:" or "e:" and a value; plain terms are words, with no colon.
+        prefix = term[:2]
+        if prefix == "n:":
             value = term.rsplit(":", 1)[1]
             if len(value) > 1 and not _YEAR_VALUE.fullmatch(value):
                 out[term] = NUMBER_WEIGHT  # "20-13", "$334 million", "6.1": this event's figures
-            continue
-        if term.startswith("d:"):
+        elif prefix == "d:":
             continue  # a day without its year: reports of one event name different days
-        if term.startswith("e:"):
+        elif prefix == "e:":
             word = term[2:]
             out[word] = 1.0 if word in _TIME_WORDS else ENTITY_WEIGHT
         else:
             out.setdefault(term, 1.0)
-    for year in _YEAR.findall(claim.text):
+    for year in _YEAR.findall(claim.text) if years is None else years:
         out[YEAR + year] = YEAR_WEIGHT
     return out
 
@@ -294,34 +299,38 @@ def read(title: str, claims: list[Claim], until_year: int | None = None) -> Read
             return analyse(claim.text)
         return analyse(recased)
 
-    body = [reread(c) for c in claims if c.text != title] if title else [reread(c) for c in claims]
-    parts: list[tuple[Claim, float]] = [(reread(analyse(title)), TITLE_WEIGHT)] if title else []
+    # The years each text writes, found once (recasing a sentence changes none of them).
+    texts = [title] + [c.text for c in claims]
+    years = {text: _YEAR.findall(text) for text in texts}
+    body = [c for c in claims if c.text != title] if title else claims
+    parts: list[tuple[Claim, float, list[str]]] = [(reread(analyse(title)), TITLE_WEIGHT, years[title])] \
+        if title else []
     head = [parts[0][0]] if parts else []
     lead_found = False
-    for claim in body:
+    for original in body:
+        claim = reread(original)
         boost = 1.0
         if not lead_found and _says_something(claim):
             boost, lead_found = LEAD_WEIGHT, True
             head.append(claim)
-        parts.append((claim, boost))
+        parts.append((claim, boost, years[original.text]))
 
     counts: Counter[str] = Counter()
     mentions: Counter[str] = Counter()
-    for claim, boost in parts:
-        for term, weight in _weighted_terms(claim).items():
+    for claim, boost, written in parts:
+        for term, weight in _weighted_terms(claim, written).items():
             counts[term] += boost * weight
         mentions.update(_names(claim))
     named_in_head = set().union(*(_names(c) for c in head)) if head else set()
     actors = frozenset(n for n in named_in_head if mentions[n] >= ACTOR_MENTIONS)
-    texts = [title] + [c.text for c in claims]
     return Reading(counts=counts, actors=actors, names=frozenset(mentions),
-                   dated=_latest_year(texts[:HEAD_SENTENCES + 1], until_year),
-                   latest=_latest_year(texts, until_year))
+                   dated=_latest_year([years[t] for t in texts[:HEAD_SENTENCES + 1]], until_year),
+                   latest=_latest_year(years.values(), until_year))
 
 
-def _latest_year(texts: list[str], until: int | None = None) -> int | None:
-    years = (int(year) for text in texts for year in _YEAR.findall(text))
-    return max((y for y in years if until is None or y <= until), default=None)
+def _latest_year(written: Iterable[list[str]], until: int | None = None) -> int | None:
+    """The latest of the years written (each text's, as _YEAR finds them) up to `until`."""
+    return max((y for found in written for y in map(int, found) if until is None or y <= until), default=None)
 
 
 def term_counts(title: str, claims: list[Claim]) -> Counter[str]:
