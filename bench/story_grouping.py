@@ -20,6 +20,14 @@ What it does, step by step:
 5. Reads each article's story_id back from the database and prints B-cubed precision,
    recall and F1 over documents, the number of stories made vs gold, and the time per article.
 
+Then the same order once more with every story interrupted (`revival_schedule`): the first
+half of each gold story's documents over the first week, the rest over the third, so each
+story is dormant (quiet for more than the seven-day default) when its later half begins, and
+its first later report must revive it. Steps 4–5 as above. The eval set's documents carry no
+dates, so this is the only measure of revival on real text; bench/throughput.py's synthetic
+stream has no true revivals (each copy of a story is published within a few days), only
+false ones.
+
 `--local-news FEEDS` (100 by default) also scores bench/polling.py's synthetic local news
 (see `score_local_news`).
 
@@ -78,8 +86,9 @@ def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def write_feed(docs: list[dict], folder: Path) -> None:
-    """One file per document, and a manifest publishing them in list order over one week."""
+def write_feed(docs: list[dict], folder: Path, times: list[datetime] | None = None) -> None:
+    """One file per document, and a manifest publishing them in list order over one week (or
+    at `times`, one per document, in order)."""
     folder.mkdir(parents=True, exist_ok=True)
     step = WEEK / len(docs)
     lines = ['title = "ECB+ dev (odd topics)"', ""]
@@ -91,13 +100,15 @@ def write_feed(docs: list[dict], folder: Path) -> None:
                   f"source = {_toml_string(host or 'ecbplus-' + doc['doc_id'])}"]
         if doc.get("url"):
             lines.append(f"url = {_toml_string(doc['url'])}")
-        published = START + position * step
+        published = times[position] if times is not None else START + position * step
         lines += [f"published = {published.strftime('%Y-%m-%dT%H:%M:%SZ')}", ""]
     (folder / "manifest.toml").write_text("\n".join(lines), encoding="utf-8")
 
 
-def run_pipeline(folder: Path, db: Database) -> tuple[dict[str, int], float]:
-    """Feed the folder through the real pipeline; each file's story id, and seconds taken."""
+def run_pipeline(folder: Path, db: Database, now: datetime = START + WEEK + timedelta(hours=1)
+                 ) -> tuple[dict[str, int], float]:
+    """Feed the folder through the real pipeline (a poll at `now`, after the last
+    publication); each file's story id, and seconds taken."""
     polling.sync_config_feeds(db, [FeedConfig(url=str(folder))])
     with db.session() as session:
         feed_id = session.scalar(select(m.Feed.id).where(m.Feed.url == str(folder)))
@@ -105,8 +116,7 @@ def run_pipeline(folder: Path, db: Database) -> tuple[dict[str, int], float]:
     if not hasattr(result, "entries"):
         raise SystemExit(f"the directory feed failed: {result}")
     started = time.perf_counter()
-    report = polling.poll_feed(db, feed_id, RuleSet(folder=ROOT / "rules"), result,
-                                now=START + WEEK + timedelta(hours=1))
+    report = polling.poll_feed(db, feed_id, RuleSet(folder=ROOT / "rules"), result, now=now)
     seconds = time.perf_counter() - started
     if report.status != "fetched":
         raise SystemExit(f"poll failed: {report.error}")
@@ -133,15 +143,36 @@ def bcubed(gold: dict[str, str], predicted: dict[str, int]) -> tuple[float, floa
     return precision, recall, f1
 
 
-def score_order(docs: list[dict], seed: int, verbose: bool = False) -> dict:
+def revival_schedule(order: list[dict]) -> tuple[list[dict], list[datetime]]:
+    """The documents re-ordered so that every gold story goes dormant and comes back: the
+    first half (rounded up) of each story's documents, in `order`, over the first week; the
+    rest over the third. Between a story's last early report and its first late one lie more
+    than seven days, the default quiet period: its first late report must revive it (a
+    stronger match than joining an active story), or it starts a new story."""
+    total = Counter(doc["subtopic_id"] for doc in order)
+    seen: Counter[str] = Counter()
+    early, late = [], []
+    for doc in order:
+        seen[doc["subtopic_id"]] += 1
+        (early if seen[doc["subtopic_id"]] <= (total[doc["subtopic_id"]] + 1) // 2 else late).append(doc)
+    times = [START + i * WEEK / len(early) for i in range(len(early))]
+    times += [START + 2 * WEEK + i * WEEK / len(late) for i in range(len(late))]
+    return early + late, times
+
+
+def score_order(docs: list[dict], seed: int, verbose: bool = False, revival: bool = False) -> dict:
     order = shuffled(docs, seed)
+    times, now = None, START + WEEK + timedelta(hours=1)
+    if revival:
+        order, times = revival_schedule(order)
+        now = START + 3 * WEEK + timedelta(hours=1)
     with tempfile.TemporaryDirectory(prefix="newsmon-bench-") as tmp:
         folder = Path(tmp) / "feed"
-        write_feed(order, folder)
+        write_feed(order, folder, times)
         db = Database(f"sqlite:///{Path(tmp) / 'newsmon.db'}")
         db.upgrade()
         try:
-            by_file, seconds = run_pipeline(folder, db)
+            by_file, seconds = run_pipeline(folder, db, now)
         finally:
             db.dispose()
     gold = {doc["doc_id"]: doc["subtopic_id"] for doc in docs}
@@ -212,7 +243,8 @@ def _explain(docs: list[dict], gold: dict[str, str], predicted: dict[str, int]) 
             print(f"  {story:5d} " + ", ".join(f"{s}×{n}" for s, n in mix.most_common()))
 
 
-def write_docs(result: dict, others: list[dict], path: Path, data: Path, local: dict | None = None) -> None:
+def write_docs(result: dict, others: list[dict], path: Path, data: Path, local: dict | None = None,
+               revival: dict | None = None) -> None:
     """Replace (or add) the "Story grouping" section of docs/quality.md with these figures."""
     lines = [
         "## Story grouping",
@@ -234,6 +266,16 @@ def write_docs(result: dict, others: list[dict], path: Path, data: Path, local: 
             f"Other arrival orders (`--orders {len(others)}`, seeds 1–{len(others)}): F1 "
             f"min {min(f1s):.3f}, median {statistics.median(f1s):.3f}, max {max(f1s):.3f} "
             f"({', '.join(f'{f:.3f}' for f in f1s)}).",
+            "",
+        ]
+    if revival:
+        lines += [
+            f"Dormant stories revived (the same order, but each gold story's later half published two "
+            f"weeks after its first half, so that every story goes dormant and its first later report "
+            f"must revive it, a stronger match than joining an active story): B-cubed precision "
+            f"{revival['precision']:.3f}, recall {revival['recall']:.3f}, F1 **{revival['f1']:.3f}**; "
+            f"{revival['stories']} stories. The gap to the figure above is what the look-back costs "
+            "when stories come back after a quiet week.",
             "",
         ]
     if local:
@@ -303,13 +345,17 @@ def main(argv: list[str] | None = None) -> int:
         others.append(other)
         print(f"order seed {seed}: B-cubed P {other['precision']:.3f}  R {other['recall']:.3f}  "
               f"F1 {other['f1']:.3f}   stories {other['stories']}")
+    revival = score_order(docs, SEED, revival=True)
+    print(f"revival (order seed {SEED}, each story's later half two weeks later): B-cubed "
+          f"P {revival['precision']:.3f}  R {revival['recall']:.3f}  F1 {revival['f1']:.3f}   "
+          f"stories {revival['stories']}")
     local = score_local_news(args.local_news) if args.local_news else None
     if local:
         print(f"local news ({local['feeds']} feeds, {local['articles']} items): B-cubed P {local['precision']:.3f}  "
               f"R {local['recall']:.3f}  F1 {local['f1']:.3f}   stories {local['stories']} "
               f"(events {local['events']}, largest story {local['largest']})")
     if not args.no_docs:
-        write_docs(result, others, ROOT / "docs" / "quality.md", args.data, local)
+        write_docs(result, others, ROOT / "docs" / "quality.md", args.data, local, revival)
         print(f"wrote {ROOT / 'docs' / 'quality.md'}")
     if args.throughput:
         import throughput  # bench/throughput.py, beside this file
