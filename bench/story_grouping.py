@@ -23,7 +23,9 @@ What it does, step by step:
 Then the same order once more with every story interrupted (`revival_schedule`): the first
 half of each gold story's documents over the first week, the rest over the third, so each
 story is dormant (quiet for more than the seven-day default) when its later half begins, and
-its first later report must revive it. Steps 4–5 as above. The eval set's documents carry no
+its first later report must revive it. Then again with look-alikes mixed into the later
+weeks (`with_lookalikes`: the same kind of event with other people, which must not revive
+the original). Steps 4–5 as above. The eval set's documents carry no
 dates, so this is the only measure of revival on real text; bench/throughput.py's synthetic
 stream has no true revivals (each copy of a story is published within a few days), only
 false ones.
@@ -143,7 +145,23 @@ def bcubed(gold: dict[str, str], predicted: dict[str, int]) -> tuple[float, floa
     return precision, recall, f1
 
 
-def revival_schedule(order: list[dict]) -> tuple[list[dict], list[datetime]]:
+def with_lookalikes(early: list[dict], late: list[dict], seed: int) -> list[dict]:
+    """`late`, with a look-alike of each of `early`'s documents mixed in (in a fixed shuffled
+    order): bench/throughput.py's copy 1 of it, with other names and figures, as a document of
+    its own gold story ("<story>#lookalike"). The same kind of event with other people is
+    another story; a look-alike that revives its original's dormant story is a false revival."""
+    import throughput  # bench/throughput.py, beside this file: its copies of the gold stories
+
+    copies = throughput.Copies(early + late, SEED)
+    lookalikes = [{**doc, "doc_id": f"{doc['doc_id']}-lookalike", "url": None,
+                   "subtopic_id": f"{doc['subtopic_id']}#lookalike",
+                   "text": copies.rewrite(doc["text"], doc["subtopic_id"], 1)} for doc in early]
+    mixed = late + lookalikes
+    random.Random(seed).shuffle(mixed)
+    return mixed
+
+
+def revival_schedule(order: list[dict], lookalikes: bool = False) -> tuple[list[dict], list[datetime]]:
     """The documents re-ordered so that every gold story goes dormant and comes back: the
     first half (rounded up) of each story's documents, in `order`, over the first week; the
     rest over the third. Between a story's last early report and its first late one lie more
@@ -155,16 +173,19 @@ def revival_schedule(order: list[dict]) -> tuple[list[dict], list[datetime]]:
     for doc in order:
         seen[doc["subtopic_id"]] += 1
         (early if seen[doc["subtopic_id"]] <= (total[doc["subtopic_id"]] + 1) // 2 else late).append(doc)
+    if lookalikes:
+        late = with_lookalikes(early, late, SEED)
     times = [START + i * WEEK / len(early) for i in range(len(early))]
     times += [START + 2 * WEEK + i * WEEK / len(late) for i in range(len(late))]
     return early + late, times
 
 
-def score_order(docs: list[dict], seed: int, verbose: bool = False, revival: bool = False) -> dict:
+def score_order(docs: list[dict], seed: int, verbose: bool = False, revival: bool = False,
+                lookalikes: bool = False) -> dict:
     order = shuffled(docs, seed)
     times, now = None, START + WEEK + timedelta(hours=1)
     if revival:
-        order, times = revival_schedule(order)
+        order, times = revival_schedule(order, lookalikes)
         now = START + 3 * WEEK + timedelta(hours=1)
     with tempfile.TemporaryDirectory(prefix="newsmon-bench-") as tmp:
         folder = Path(tmp) / "feed"
@@ -175,7 +196,7 @@ def score_order(docs: list[dict], seed: int, verbose: bool = False, revival: boo
             by_file, seconds = run_pipeline(folder, db, now)
         finally:
             db.dispose()
-    gold = {doc["doc_id"]: doc["subtopic_id"] for doc in docs}
+    gold = {doc["doc_id"]: doc["subtopic_id"] for doc in order}
     predicted = {name.split("_", 1)[1].removesuffix(".txt"): story for name, story in by_file.items()}
     missing = set(gold) - set(predicted)
     if missing:
@@ -275,7 +296,12 @@ def write_docs(result: dict, others: list[dict], path: Path, data: Path, local: 
             f"must revive it, a stronger match than joining an active story): B-cubed precision "
             f"{revival['precision']:.3f}, recall {revival['recall']:.3f}, F1 **{revival['f1']:.3f}**; "
             f"{revival['stories']} stories. The gap to the figure above is what the look-back costs "
-            "when stories come back after a quiet week.",
+            "when stories come back after a quiet week. With look-alikes (`with_lookalikes`: a copy of "
+            "each early document with other names and figures, the same kind of event with other people, "
+            "mixed into the later weeks; a look-alike that revives its original is a false revival): "
+            f"precision {revival['lookalikes']['precision']:.3f}, recall {revival['lookalikes']['recall']:.3f}, "
+            f"F1 **{revival['lookalikes']['f1']:.3f}**; {revival['lookalikes']['stories']} stories for "
+            f"{revival['lookalikes']['gold']}.",
             "",
         ]
     if local:
@@ -346,9 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"order seed {seed}: B-cubed P {other['precision']:.3f}  R {other['recall']:.3f}  "
               f"F1 {other['f1']:.3f}   stories {other['stories']}")
     revival = score_order(docs, SEED, revival=True)
-    print(f"revival (order seed {SEED}, each story's later half two weeks later): B-cubed "
-          f"P {revival['precision']:.3f}  R {revival['recall']:.3f}  F1 {revival['f1']:.3f}   "
-          f"stories {revival['stories']}")
+    revival["lookalikes"] = score_order(docs, SEED, revival=True, lookalikes=True)
+    for label, scored in (("", revival), (", with look-alikes", revival["lookalikes"])):
+        print(f"revival (order seed {SEED}, each story's later half two weeks later{label}): B-cubed "
+              f"P {scored['precision']:.3f}  R {scored['recall']:.3f}  F1 {scored['f1']:.3f}   "
+              f"stories {scored['stories']} (gold {scored['gold']})")
     local = score_local_news(args.local_news) if args.local_news else None
     if local:
         print(f"local news ({local['feeds']} feeds, {local['articles']} items): B-cubed P {local['precision']:.3f}  "
