@@ -204,9 +204,33 @@ def score_order(docs: list[dict], seed: int, verbose: bool = False, revival: boo
     precision, recall, f1 = bcubed(gold, predicted)
     if verbose:
         _explain(docs, gold, predicted)
-    return {"seed": seed, "precision": precision, "recall": recall, "f1": f1,
-            "stories": len(set(predicted.values())), "gold": len(set(gold.values())),
-            "ms_per_article": 1000 * seconds / len(docs)}
+    result = {"seed": seed, "precision": precision, "recall": recall, "f1": f1,
+              "stories": len(set(predicted.values())), "gold": len(set(gold.values())),
+              "ms_per_article": 1000 * seconds / len(docs)}
+    if revival:
+        result.update(_revivals(order, times, predicted))
+    return result
+
+
+def _revivals(order: list[dict], times: list[datetime], predicted: dict[str, int]) -> dict:
+    """Of the gold stories with a later half, how many its first later report revived (joined
+    a story of the story's early reports); and how many look-alikes joined a story of their
+    original's early reports (false revivals)."""
+    early_stories: dict[str, set[int]] = defaultdict(set)
+    first_late: dict[str, str] = {}
+    false = lookalikes = 0
+    for doc, published in zip(order, times, strict=True):
+        story, kind = doc["subtopic_id"], predicted[doc["doc_id"]]
+        if published < START + WEEK:
+            early_stories[story].add(kind)
+        elif story.endswith("#lookalike"):
+            lookalikes += 1
+            false += kind in early_stories[story.removesuffix("#lookalike")]
+        else:
+            first_late.setdefault(story, doc["doc_id"])
+    revived = sum(predicted[doc_id] in early_stories[story] for story, doc_id in first_late.items())
+    return {"interrupted": len(first_late), "revived": revived, "false_revivals": false,
+            "lookalike_reports": lookalikes}
 
 
 def score_local_news(feeds: int) -> dict:
@@ -295,13 +319,16 @@ def write_docs(result: dict, others: list[dict], path: Path, data: Path, local: 
             f"weeks after its first half, so that every story goes dormant and its first later report "
             f"must revive it, a stronger match than joining an active story): B-cubed precision "
             f"{revival['precision']:.3f}, recall {revival['recall']:.3f}, F1 **{revival['f1']:.3f}**; "
-            f"{revival['stories']} stories. The gap to the figure above is what the look-back costs "
-            "when stories come back after a quiet week. With look-alikes (`with_lookalikes`: a copy of "
+            f"{revival['stories']} stories; {revival['revived']} of the {revival['interrupted']} "
+            "interrupted stories revived by their first later report. The gap to the figure above is "
+            "what the look-back costs when stories come back after a quiet week. With look-alikes (`with_lookalikes`: a copy of "
             "each early document with other names and figures, the same kind of event with other people, "
             "mixed into the later weeks; a look-alike that revives its original is a false revival): "
             f"precision {revival['lookalikes']['precision']:.3f}, recall {revival['lookalikes']['recall']:.3f}, "
             f"F1 **{revival['lookalikes']['f1']:.3f}**; {revival['lookalikes']['stories']} stories for "
-            f"{revival['lookalikes']['gold']}.",
+            f"{revival['lookalikes']['gold']}; {revival['lookalikes']['revived']} of "
+            f"{revival['lookalikes']['interrupted']} revived; {revival['lookalikes']['false_revivals']} of the "
+            f"{revival['lookalikes']['lookalike_reports']} look-alike reports joined their original's story.",
             "",
         ]
     if local:
@@ -376,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, scored in (("", revival), (", with look-alikes", revival["lookalikes"])):
         print(f"revival (order seed {SEED}, each story's later half two weeks later{label}): B-cubed "
               f"P {scored['precision']:.3f}  R {scored['recall']:.3f}  F1 {scored['f1']:.3f}   "
-              f"stories {scored['stories']} (gold {scored['gold']})")
+              f"stories {scored['stories']} (gold {scored['gold']}); revived {scored['revived']} of "
+              f"{scored['interrupted']}, look-alike reports joined to their original {scored['false_revivals']}")
     local = score_local_news(args.local_news) if args.local_news else None
     if local:
         print(f"local news ({local['feeds']} feeds, {local['articles']} items): B-cubed P {local['precision']:.3f}  "
