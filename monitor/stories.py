@@ -252,10 +252,10 @@ def _recased(text: str, lower: Counter[str], upper: Counter[str], headline: bool
     return recased if changed else None
 
 
-def _weighted_terms(claim: Claim, years: list[str] | None = None) -> dict[str, float]:
+def _weighted_terms(claim: Claim, years: list[str]) -> dict[str, float]:
     """A sentence's terms and their weights. A name and the same word in lower case are one
     term ("Bush" / "bush"): what differs is how much it counts. (`years`: the years its text
-    writes, if the caller has them.)"""
+    writes, as _YEAR finds them.)"""
     out: dict[str, float] = {}
     for term in claim.terms:
         # Tokens are "n:", "d:" or "e:" and a value; plain terms are words, with no colon.
@@ -271,7 +271,7 @@ def _weighted_terms(claim: Claim, years: list[str] | None = None) -> dict[str, f
             out[word] = 1.0 if word in _TIME_WORDS else ENTITY_WEIGHT
         else:
             out.setdefault(term, 1.0)
-    for year in _YEAR.findall(claim.text) if years is None else years:
+    for year in years:
         out[YEAR + year] = YEAR_WEIGHT
     return out
 

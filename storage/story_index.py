@@ -49,10 +49,8 @@ def count_document(session: Session, terms: list[str]) -> tuple[dict[str, int], 
 # SQLite and PostgreSQL accept,
 # handed to the driver (storage/driver.py: `[?]` is an IN list). Core's handling of their IN
 # lists cost more than the look-ups themselves.
-# Whether a story is dormant is computed in SQL: no datetime comes back to convert.
-_STORY_ROWS = ("SELECT id, term_mass, article_count, last_seen < ?, latest_year "
-               "FROM stories WHERE id IN [?]")
-# A dormant story as _dormant returns it: (id, term_mass, article_count, 1, latest_year).
+# A dormant story as _dormant returns it, as candidates() reads a held one: (id, term_mass,
+# article_count, dormant, latest_year). Whether it is dormant is the query's own condition.
 _DORMANT_COLUMNS = "stories.term_mass, stories.article_count, 1, stories.latest_year"
 _SHARED = "SELECT story_id, term, weight FROM story_terms WHERE story_id IN [?] AND term IN [?]"
 _CORE_ACTORS = (  # the partial index's own condition, as written there
@@ -78,9 +76,9 @@ def _dormant(n_terms: int) -> str:
     are those of active stories: what this walks past is bounded by the look-back, not by
     history.
 
-    Each row also carries what the decision needs of the story (as _STORY_ROWS reads it,
-    dormant by construction): the stories row is read here anyway, and a second statement
-    for the same rows cost 0.13 ms an article at 100 000 stored."""
+    Each row also carries what the decision needs of the story (_DORMANT_COLUMNS): the
+    stories row is read here anyway, and a second statement for the same rows cost 0.13 ms
+    an article at 100 000 stored."""
     per_term = (f"SELECT * FROM (SELECT story_terms.story_id, {_DORMANT_COLUMNS} FROM story_terms JOIN stories "
                 f"ON stories.id = story_terms.story_id WHERE story_terms.term = ? AND stories.last_seen < ? "
                 f"ORDER BY story_terms.story_id DESC LIMIT {REVIVAL_POSTINGS}) AS term{i}" for i in range(n_terms))
@@ -115,12 +113,9 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
         if story is not None:
             stories[sid] = (sid, story.mass, story.articles, story.last_seen < since_value, story.latest_year)
             shared += [(sid, term, story.terms[term][0]) for term in wanted if term in story.terms]
-        elif sid in dormant:
+        else:  # not held, so not active: found by the dormant look-up, which read its row
             stories[sid] = dormant[sid]
     if unheld:
-        unread = [sid for sid in unheld if sid not in stories]
-        if unread:
-            stories.update((row[0], row) for row in driver.query(connection, _STORY_ROWS, [since_value, unread]))
         shared += driver.query(connection, _SHARED, [unheld, wanted])
 
     dots: dict[int, float] = dict.fromkeys(story_ids, 0.0)
