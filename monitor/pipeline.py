@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -45,7 +46,7 @@ def process_entry(session: Session, feed_id: int, raw: RawEntry, ruleset: RuleSe
                   default_source: str, embedder=None, quiet_period: timedelta = QUIET_PERIOD) -> EntryOutcome:
     article = normalise.normalise(raw, now, default_source=default_source, sentences=False)
     found = driver.query(session.connection(), _PREVIOUS, [feed_id, article.guid])
-    previous = found[0] if found else None
+    previous = _Previous(*found[0]) if found else None
     if previous is not None and previous.content_hash == article.content_hash:
         return EntryOutcome(previous.id, "unchanged", previous.story_id)
     article = replace(article, sentences=normalise.split_sentences(article.text))
@@ -120,6 +121,17 @@ def _semantic(embedder, sentences: list[str], known: list[KnownClaim]) -> develo
                                  within=embedder.similarity(sentences, sentences))
 
 
+class _Previous(NamedTuple):
+    """The stored version an entry may be a new version of."""
+
+    id: int
+    version: int
+    content_hash: str
+    story_id: int
+    title: str
+    text: str
+
+
 # The columns a new version is compared with, through the driver (no Core per entry).
 _PREVIOUS = (f"SELECT id, version, content_hash, story_id, title, text FROM {m.Article.__tablename__} "
              f"WHERE feed_id = ? AND guid = ? ORDER BY version DESC LIMIT 1")
@@ -137,7 +149,7 @@ _INSERT_SOURCES = insert(m.DevelopmentSource.__table__)
 
 def _insert_article(session: Session, values: dict) -> SimpleNamespace:
     """The article's row (Core, one INSERT … RETURNING): its values and its id."""
-    return _stored(driver.execute(session.connection(), _INSERT_ARTICLE, values).scalar_one(), values)
+    return _stored(driver.execute(session.connection(), _INSERT_ARTICLE, values)[0][0], values)
 
 
 def _stored(id_: int, values: dict) -> SimpleNamespace:

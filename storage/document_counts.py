@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, bindparam, event, select
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from storage import driver
@@ -32,7 +32,7 @@ DOCUMENTS = "#documents"  # term_stats row that counts articles (no term starts 
 MAX_TERMS = 400_000
 
 _PENDING = "newsmon.document_counts"  # session.info: this transaction's increments
-_READ = select(TermStat.term, TermStat.df).where(TermStat.term.in_(bindparam("terms", expanding=True)))
+_READ = f"SELECT term, df FROM {TermStat.__tablename__} WHERE term IN [?]"  # through the driver
 _ADD = (f"INSERT INTO {TermStat.__tablename__} (term, df) VALUES (?, ?) "
         f"ON CONFLICT (term) DO UPDATE SET df = {TermStat.__tablename__}.df + excluded.df")
 
@@ -90,15 +90,17 @@ def _kept(session: Session, terms: list[str]) -> tuple[_Kept, set[str]]:
     kept = _KEPT.setdefault(connection.engine, _Kept())
     if _PENDING not in session.info:  # the transaction's first use: are the kept counts still right?
         session.info[_PENDING] = Counter()
-        row = connection.execute(_READ, {"terms": [DOCUMENTS]}).first()
-        documents = row.df if row is not None else 0
+        row = driver.query(connection, _READ, [[DOCUMENTS]])
+        documents = row[0][1] if row else 0
         if documents != kept.documents or len(kept.dfs) > MAX_TERMS:
             kept.drop()
             kept.documents = documents
     unique = set(terms)
     missing = [t for t in unique if t not in kept.dfs]
     if missing:
-        found = dict(connection.execute(_READ, {"terms": missing}).all())
+        found = {}
+        for first in range(0, len(missing), driver.MAX_PARAMETERS):
+            found.update(driver.query(connection, _READ, [missing[first:first + driver.MAX_PARAMETERS]]))
         for term in missing:
             kept.dfs[term] = found.get(term, 0)
     return kept, unique

@@ -4,10 +4,11 @@ An article costs about 15 statements. Run through SQLAlchemy Core, each executio
 parameters in Python — a bind processor per value, insertmanyvalues batches, result
 metadata — and bench/pipeline_stages.py measured that at more than SQLite's own work on the
 same statements (py-spy, 2026-12-07: Connection.execute 31% of an article, the driver's
-execute 13%). So the hot writes are prepared here once per dialect and run with
-`Connection.exec_driver_sql`: SQLAlchemy still owns the transaction, fires its events and
-wraps the driver's errors; only the per-row parameter work is done here, one processor per
-column that needs one (a datetime on SQLite, JSON), none for the rest.
+execute 13%). So the hot writes are prepared here once per dialect and handed to the driver
+(`_run`: on SQLite the sqlite3 connection itself, on PostgreSQL `exec_driver_sql`).
+SQLAlchemy still owns the transaction and its errors are raised; only the per-row parameter
+work is done here, one processor per column that needs one (a datetime on SQLite, JSON), none
+for the rest. Rows come back as the driver's tuples.
 
 Three kinds of statement:
 - `execute`/`executemany` take a Core statement (an INSERT of a table), compiled once per
@@ -24,12 +25,14 @@ Three kinds of statement:
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Connection, Insert, Table
-from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 # Parameters in one statement: SQLite before 3.32 allowed at most 999.
@@ -68,17 +71,45 @@ def plan(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> Plan
     return Plan(compiled.string, names, processors, positional)
 
 
-def execute(connection: Connection, statement: Executable, row: Mapping[str, Any]) -> CursorResult:
-    """One row through `statement` (its RETURNING rows, if any, in the result)."""
+def execute(connection: Connection, statement: Executable, row: Mapping[str, Any]) -> list[tuple]:
+    """One row through `statement`; its RETURNING rows, if any."""
     prepared = plan(statement, tuple(row), connection.dialect)
-    return connection.exec_driver_sql(prepared.sql, prepared.parameters(row))
+    return _run(connection, prepared.sql, prepared.parameters(row))
 
 
 def executemany(connection: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
     """Rows (all with the same keys) through `statement`, as the driver's executemany."""
     if rows:
         prepared = plan(statement, tuple(rows[0]), connection.dialect)
-        connection.exec_driver_sql(prepared.sql, [prepared.parameters(row) for row in rows])
+        _run(connection, prepared.sql, [prepared.parameters(row) for row in rows], many=True)
+
+
+def _run(connection: Connection, sql: str, parameters: Any, many: bool = False) -> list[tuple]:
+    """`sql` on the connection's driver; the rows it returns (none for `many`).
+
+    On SQLite the statement goes to the sqlite3 connection itself. exec_driver_sql spent
+    about 11 µs of Python around each statement (an execution context, a result object and
+    its metadata, events nobody listens to) against SQLite's 2 µs for a one-row look-up, and an
+    article makes about 15 of them (bench/statement_costs.py). What SQLAlchemy did that still
+    matters is kept: the statement runs in the Connection's transaction (begun here if the
+    Connection has not begun one, as its autobegin would), and a driver error comes out as
+    SQLAlchemy's own exception class (IntegrityError, OperationalError, ...). PostgreSQL keeps
+    exec_driver_sql: its statements there cost a network round trip, not Python."""
+    if connection.dialect.name != "sqlite":
+        if many:
+            connection.exec_driver_sql(sql, parameters)
+            return []
+        return connection.exec_driver_sql(sql, parameters).all()
+    if not connection.in_transaction():
+        connection.begin()
+    sqlite = connection.connection.driver_connection
+    try:
+        if many:
+            sqlite.executemany(sql, parameters)
+            return []
+        return sqlite.execute(sql, parameters).fetchall()
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
 
 
 @lru_cache(maxsize=64)
@@ -122,7 +153,7 @@ def values(connection: Connection, head: str, row: str, tail: str, rows: Iterabl
     for first in range(0, len(rows), per_statement):
         chunk = rows[first:first + per_statement]
         sql = _values_sql(head, row, tail, len(chunk), connection.dialect.paramstyle)
-        out += connection.exec_driver_sql(sql, tuple(value for values_ in chunk for value in values_)).all()
+        out += _run(connection, sql, tuple(value for values_ in chunk for value in values_))
     return out
 
 
@@ -130,7 +161,7 @@ def executemany_sql(connection: Connection, sql: str, rows: Sequence[Sequence[An
     """Rows (values already processed) through `sql`, written with one `?` per parameter, as
     the driver's executemany."""
     if rows:
-        connection.exec_driver_sql(_in_paramstyle(sql, connection.dialect.paramstyle), list(rows))
+        _run(connection, _in_paramstyle(sql, connection.dialect.paramstyle), list(rows), many=True)
 
 
 def query(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[tuple]:
@@ -143,7 +174,7 @@ def query(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[t
             flat += parameter
         else:
             flat.append(parameter)
-    return connection.exec_driver_sql(_expanded(sql, lengths, connection.dialect.paramstyle), tuple(flat)).all()
+    return _run(connection, _expanded(sql, lengths, connection.dialect.paramstyle), tuple(flat))
 
 
 _MARKS = re.compile(r"(\[\?\]|\?)")

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, bindparam, func, select
+from sqlalchemy import Connection, Engine
 
 from monitor.developments import StoryKeys
 from monitor.model import KnownClaim
+from storage import driver
 from storage import models as m
 
 # A story is compared with at most this many of its latest distinct claims. Long-running
@@ -34,18 +35,13 @@ TRIM_SLACK = MAX_KNOWN_CLAIMS // 4
 # Claims kept in memory across stories, least recently used story out first (~30 MB).
 CACHED_CLAIMS = 60_000
 
-_STORY = bindparam("story")
-_COLUMNS = (m.Claim.id, m.Claim.text, m.Claim.norm, m.Article.source, m.Claim.development_id)
-_LATEST = (  # a story read afresh: its newest rows (twice the cap: repeated sentences fold)
-    select(*_COLUMNS).join(m.Article, m.Article.id == m.Claim.article_id)
-    .where(m.Claim.story_id == _STORY).order_by(m.Claim.id.desc()).limit(2 * MAX_KNOWN_CLAIMS)
-)
-_SINCE = (  # the rows added since the newest held
-    select(*_COLUMNS).join(m.Article, m.Article.id == m.Claim.article_id)
-    .where(m.Claim.story_id == _STORY, m.Claim.id > bindparam("after")).order_by(m.Claim.id)
-)
-_COUNT_ALL = select(func.count(), func.max(m.Claim.id)).where(m.Claim.story_id == _STORY)
-_COUNT = _COUNT_ALL.where(m.Claim.id <= bindparam("upto"))
+# Through the driver (storage/driver.py): run for every article that joins a story.
+_COLUMNS = (f"SELECT c.id, c.text, c.norm, a.source, c.development_id FROM {m.Claim.__tablename__} c "
+            f"JOIN {m.Article.__tablename__} a ON a.id = c.article_id WHERE c.story_id = ?")
+_LATEST = _COLUMNS + " ORDER BY c.id DESC LIMIT ?"  # a story read afresh: its newest rows
+_SINCE = _COLUMNS + " AND c.id > ? ORDER BY c.id"  # the rows added since the newest held
+_COUNT_ALL = f"SELECT count(*), max(id) FROM {m.Claim.__tablename__} WHERE story_id = ?"
+_COUNT = _COUNT_ALL + " AND id <= ?"
 
 
 class Known(NamedTuple):
@@ -113,11 +109,11 @@ class KnownClaims:
 
     def _refresh(self, connection: Connection, story_id: int, held: _Held) -> _Held | None:
         """`held` brought up to date, or None when the story must be read afresh."""
-        new = connection.execute(_SINCE, {"story": story_id, "after": held.newest}).all()
+        new = driver.query(connection, _SINCE, [story_id, held.newest])
         upto = max([held.newest, *(r[0] for r in new)])
         # Counted after the rows were read: a row committed in between with a higher id is
         # left out of both; one with a lower id makes the count disagree.
-        count, _ = connection.execute(_COUNT, {"story": story_id, "upto": upto}).one()
+        [(count, _)] = driver.query(connection, _COUNT, [story_id, upto])
         if count != held.rows + len(new):
             return None
         self.reads["since" if new else "held"] += 1
@@ -129,9 +125,10 @@ class KnownClaims:
         self.reads["afresh"] += 1
         # Counted before the rows are read: a row committed in between is then read but not
         # counted, which the next read's count notices (it reads afresh again) — never the reverse.
-        count, newest = connection.execute(_COUNT_ALL, {"story": story_id}).one()
+        [(count, newest)] = driver.query(connection, _COUNT_ALL, [story_id])
         held = _Held()
-        held.add(reversed(connection.execute(_LATEST, {"story": story_id}).all()))
+        # Twice the cap: repeated sentences fold.
+        held.add(reversed(driver.query(connection, _LATEST, [story_id, 2 * MAX_KNOWN_CLAIMS])))
         held.rows = count if (newest or 0) <= held.newest else 0
         return held
 

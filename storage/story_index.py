@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from functools import cache, lru_cache
 
-from sqlalchemy import Update, bindparam, func, insert, update
+from sqlalchemy import Update, bindparam, func, insert, literal_column, update
 from sqlalchemy.orm import Session
 
 from monitor.stories import ACTOR, CORE_SHARE, REVIVE, SAME_STORY, Candidate, Profile, query_terms
@@ -162,8 +162,9 @@ def candidates(session: Session, profile: Profile, since: datetime) -> list[Cand
 
 def new_story(session: Session, title: str, published: datetime) -> int:
     """A story for an article that joins none (its vector comes with add_to_story)."""
-    story_id = session.connection().execute(_NEW_STORY, {"title": title, "first_seen": published,
-                                                         "last_seen": published}).scalar_one()
+    [(story_id,)] = driver.execute(session.connection(), _NEW_STORY, {
+        "title": title, "first_seen": published, "last_seen": published, "article_count": 0, "term_mass": 0.0,
+        "status": "active"})
     active_stories.new_story(session, story_id, published)
     return story_id
 
@@ -188,9 +189,9 @@ def add_to_story(session: Session, story_id: int, profile: Profile, published: d
         if term not in actor_rows:
             added = wanted[term]
             delta += new * new - (new - added) ** 2  # (old + w)² − old², old = new − w
-    title = connection.execute(_update_story(dialect.name), {
+    [(title,)] = driver.execute(connection, _update_story(dialect.name), {
         "story": story_id, "published": published, "delta": delta, "latest": profile.latest,
-    }).scalar_one()
+    })
     held = active_stories.holding(session, story_id)
     if held is not None:
         held.apply(story_id, weights, published_value, profile.latest, delta)
@@ -231,10 +232,11 @@ def _update_story(dialect: str) -> Update:
     return (
         update(story)
         .where(story.c.id == bindparam("story"))
-        .values(article_count=story.c.article_count + 1,
+        # Constants as SQL, not bound values: storage/driver.py binds only what the caller gives.
+        .values(article_count=story.c.article_count + literal_column("1"),
                 first_seen=least(story.c.first_seen, published),
                 last_seen=greatest(story.c.last_seen, published),
-                term_mass=func.coalesce(story.c.term_mass, 0.0) + bindparam("delta"),
+                term_mass=func.coalesce(story.c.term_mass, literal_column("0.0")) + bindparam("delta"),
                 # NULL-safe: SQLite's max(a, NULL) is NULL; PostgreSQL's GREATEST skips NULLs.
                 latest_year=greatest(func.coalesce(story.c.latest_year, latest),
                                      func.coalesce(latest, story.c.latest_year)))
@@ -242,7 +244,4 @@ def _update_story(dialect: str) -> Update:
     )
 
 
-_NEW_STORY = insert(Story.__table__).values(
-    title=bindparam("title"), first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen"),
-    article_count=0, term_mass=0.0, status="active",
-).returning(Story.__table__.c.id)
+_NEW_STORY = insert(Story.__table__).returning(Story.__table__.c.id)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from storage import driver, story_index
 from storage import models as m
@@ -26,7 +27,7 @@ def _story_and_article(session) -> tuple[int, int]:
         "published_at": datetime(2025, 2, 21, 10, 30, 15, 123456, tzinfo=BERLIN),
         "fetched_at": datetime(2025, 2, 21, 9, 31, tzinfo=UTC), "text": "Body.", "content_hash": "h",
         "story_id": story, "revision": {"edit": "cosmetic", "added": ["ü"]},
-    }).scalar_one()
+    })[0][0]
     return story, article
 
 
@@ -41,7 +42,7 @@ def test_a_row_written_through_the_driver_reads_back_as_through_sqlalchemy(db):
                "published_at": datetime(2025, 2, 21, 10, 30, 15, 123456, tzinfo=BERLIN),
                "detected_at": datetime(2025, 2, 21, 9, 31, tzinfo=UTC)}
         table = m.Development.__table__
-        fast = driver.execute(session.connection(), insert(table).returning(table.c.id), row).scalar_one()
+        fast = driver.execute(session.connection(), insert(table).returning(table.c.id), row)[0][0]
         core = session.connection().execute(insert(table).returning(table.c.id), row).scalar_one()
     with db.session() as session:
         rows = {d.id: d for d in session.scalars(select(m.Development))}
@@ -83,3 +84,27 @@ def test_document_counts_beyond_one_statement(db):
         assert documents == 3
         assert stored["term0000"] == 2 and stored["term0007"] == 3 and stored[terms[-1]] == 1
         assert len(stored) == len(terms)
+
+
+def test_a_driver_error_is_sqlalchemys_and_the_transaction_is_the_connections(db):
+    """On SQLite the driver's statements bypass SQLAlchemy's execution (storage/driver.py
+    `_run`): a constraint violation must still raise SQLAlchemy's IntegrityError, naming the
+    statement, and a write on a Connection that has not begun must be committed by its commit
+    — not left in a transaction the pool rolls back."""
+    sources = m.DevelopmentSource.__table__
+    with db.session() as session:
+        _, article = _story_and_article(session)
+    with db.engine.connect() as connection:
+        driver.executemany_sql(connection, "INSERT INTO term_stats (term, df) VALUES (?, ?)", [("kyiv", 1)])
+        connection.commit()
+    with db.engine.connect() as connection:
+        assert driver.query(connection, "SELECT df FROM term_stats WHERE term = ?", ["kyiv"]) == [(1,)]
+        with pytest.raises(IntegrityError, match="term_stats"):
+            driver.executemany_sql(connection, "INSERT INTO term_stats (term, df) VALUES (?, ?)", [("kyiv", 2)])
+        connection.rollback()
+        with pytest.raises(IntegrityError, match="development_sources"):  # no such development
+            driver.executemany(connection, insert(sources), [
+                {"development_id": 999, "article_id": article, "source": "Outlet", "url": None,
+                 "added_at": datetime.now(UTC)}])
+        connection.rollback()
+        assert driver.query(connection, "SELECT count(*) FROM development_sources", []) == [(0,)]
