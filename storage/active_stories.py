@@ -144,13 +144,11 @@ def held(session: Session, since: datetime) -> Held:
 def _load(connection, kept: Held, rows: list[tuple]) -> None:
     stories = {row[0]: HeldStory(mass=row[1] or 0.0, articles=row[2] or 0, last_seen=row[3], latest_year=row[4])
                for row in rows}
-    ids = list(stories)
-    for start in range(0, len(ids), _CHUNK):
-        for story_id, term, weight, last_seen in driver.query(connection, _TERMS, [ids[start:start + _CHUNK]]):
-            story = stories[story_id]
-            story.terms[term] = [weight, last_seen]
-            if term.startswith(ACTOR):
-                story.actors[term.removeprefix(ACTOR)] = weight
+    for story_id, term, weight, last_seen in driver.query_each(connection, _TERMS, list(stories), _CHUNK):
+        story = stories[story_id]
+        story.terms[term] = [weight, last_seen]
+        if term.startswith(ACTOR):
+            story.actors[term.removeprefix(ACTOR)] = weight
     for story_id, story in stories.items():
         kept.add(story_id, story)
 

@@ -98,9 +98,7 @@ def _kept(session: Session, terms: list[str]) -> tuple[_Kept, set[str]]:
     unique = set(terms)
     missing = [t for t in unique if t not in kept.dfs]
     if missing:
-        found = {}
-        for first in range(0, len(missing), driver.MAX_PARAMETERS):
-            found.update(driver.query(connection, _READ, [missing[first:first + driver.MAX_PARAMETERS]]))
+        found = dict(driver.query_each(connection, _READ, missing))
         for term in missing:
             kept.dfs[term] = found.get(term, 0)
     return kept, unique

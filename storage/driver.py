@@ -177,6 +177,15 @@ def query(connection: Connection, sql: str, parameters: Sequence[Any]) -> list[t
     return _run(connection, _expanded(sql, lengths, connection.dialect.paramstyle), tuple(flat))
 
 
+def query_each(connection: Connection, sql: str, items: Sequence[Any], per_statement: int = MAX_PARAMETERS) -> list[tuple]:
+    """The rows of `sql`, whose one parameter is `[?]`, for every item of `items`: in
+    statements of at most `per_statement` items each."""
+    rows: list[tuple] = []
+    for first in range(0, len(items), per_statement):
+        rows += query(connection, sql, [items[first:first + per_statement]])
+    return rows
+
+
 _MARKS = re.compile(r"(\[\?\]|\?)")
 
 
